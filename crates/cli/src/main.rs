@@ -1,0 +1,2 @@
+//! The `messaging` CLI (being written).
+fn main() {}

@@ -1,0 +1,1 @@
+//! messaging-nats (being written).

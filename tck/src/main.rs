@@ -1,0 +1,2 @@
+//! TCK adapter (being written).
+fn main() {}
