@@ -61,6 +61,12 @@ pub enum Error {
         /// Why it was rejected.
         reason: &'static str,
     },
+    /// The same routing pattern was registered twice in one routing table.
+    #[error("routing pattern {pattern:?} is already registered")]
+    DuplicateRoutingPattern {
+        /// The repeated pattern (normalised: `>` written as `#`).
+        pattern: String,
+    },
     /// A payload was not the JSON the handler expects. Always permanent.
     #[error("failed to parse JSON payload: {0}")]
     ParseJson(#[source] Arc<serde_json::Error>),

@@ -14,7 +14,7 @@ mod intent;
 mod mermaid;
 mod metadata;
 mod name;
-mod naming;
+pub mod naming;
 mod routing;
 pub mod tck;
 mod topology;
@@ -25,6 +25,8 @@ pub use metadata::{
     ConsumableEvent, DeliveryInfo, ErrorNotification, Headers, Metadata, Notification,
     SharedError,
 };
+pub use name::{ConsumerSuffix, RoutingKey, RoutingPattern, ServiceName, StreamName};
+pub use routing::{RoutingTable, match_routing_key, routing_key_overlaps};
 pub use tck::{PublisherKey, SetupIntent};
 pub use topology::{
     DEFAULT_EVENT_EXCHANGE_NAME, Endpoint, EndpointDirection, ExchangeKind, NotificationSource,
