@@ -20,7 +20,17 @@ pub mod tck;
 mod topology;
 mod validate;
 
+pub use cloudevents::{
+    AMQP_CE_PREFIX, ATTR_CORRELATIONID, ATTR_DATACONTENTTYPE, ATTR_DATASCHEMA, ATTR_ID,
+    ATTR_SOURCE, ATTR_SPECVERSION, ATTR_SUBJECT, ATTR_TIME, ATTR_TYPE, CE_CORRELATIONID,
+    CE_DATACONTENTTYPE, CE_DATASCHEMA, CE_ID, CE_PREFIX, CE_SOURCE, CE_SPECVERSION, CE_SUBJECT,
+    CE_TIME, CE_TYPE, CONTENT_TYPE_JSON, CeWarning, JMS_CE_PREFIX, REQUIRED_HEADERS,
+    SERVICE_HEADER, SPEC_VERSION, amqp_ce_header_key, enrich_legacy_metadata, format_ce_time,
+    has_ce_headers, metadata_from_headers, new_event_id, normalize_ce_headers, publish_headers,
+    publish_headers_now, validate_ce_headers,
+};
 pub use error::{Error, NameKind, Result};
+pub use handler::{BoxError, Disposition, EventHandler, HandlerError, RequestHandler};
 pub use metadata::{
     ConsumableEvent, DeliveryInfo, ErrorNotification, Headers, Metadata, Notification,
     SharedError,
