@@ -31,6 +31,11 @@ pub use cloudevents::{
 };
 pub use error::{Error, NameKind, Result};
 pub use handler::{BoxError, Disposition, EventHandler, HandlerError, RequestHandler};
+pub use intent::{
+    endpoints_for_intent, endpoints_for_intent_with_unique, ephemeral_queue_prefix,
+    topology_for_intents,
+};
+pub use mermaid::mermaid;
 pub use metadata::{
     ConsumableEvent, DeliveryInfo, ErrorNotification, Headers, Metadata, Notification,
     SharedError,
@@ -42,4 +47,7 @@ pub use topology::{
     DEFAULT_EVENT_EXCHANGE_NAME, Endpoint, EndpointDirection, ExchangeKind, NotificationSource,
     Pattern, Topology, Transport,
 };
-pub use validate::{ValidationError, ValidationErrors};
+pub use validate::{
+    ValidationError, ValidationErrors, validate, validate_for_export, validate_topologies,
+    validate_topologies_for_export,
+};
