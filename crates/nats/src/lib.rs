@@ -1,1 +1,61 @@
-//! messaging-nats (being written).
+//! # messaging-nats
+//!
+//! gomessaging over NATS: domain events on JetStream streams (durable and transient
+//! consumers, wildcard routing, fan-out) and request-reply on Core NATS. Subjects, stream
+//! and consumer names, and CloudEvents headers are byte-compatible with the Go
+//! (`go-messaging-nats`) and TypeScript implementations, so Rust services join a fleet of
+//! Go and Node services on one broker.
+//!
+//! ```no_run
+//! use messaging_nats::Connection;
+//! use messaging_spec::{ConsumableEvent, HandlerError};
+//!
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct OrderCreated { id: u64 }
+//!
+//! async fn on_order(ev: ConsumableEvent<OrderCreated>) -> Result<(), HandlerError> {
+//!     println!("order {} from {}", ev.payload.id, ev.metadata.source);
+//!     Ok(())
+//! }
+//!
+//! # async fn demo() -> Result<(), messaging_nats::Error> {
+//! let orders = Connection::builder("orders").url("nats://127.0.0.1:4222")
+//!     .event_publisher()
+//!     .start().await?;
+//! let notifications = Connection::builder("notifications").url("nats://127.0.0.1:4222")
+//!     .event_consumer("Order.Created", on_order)
+//!     .start().await?;
+//! orders.event_publisher()?.publish("Order.Created", &OrderCreated { id: 1 }).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! See `docs/nats.md` in the repository for every option and how we differ from the Go
+//! reference.
+
+mod builder;
+mod connection;
+mod consumer;
+mod erased;
+mod error;
+mod headers;
+mod health;
+mod observe;
+mod options;
+mod plan;
+mod publisher;
+mod request;
+mod response;
+mod setup;
+mod stream;
+mod target;
+
+pub use builder::ConnectionBuilder;
+pub use connection::Connection;
+pub use error::{BoxError, Error, RequestFailure, Result};
+pub use options::{ConsumerOptions, Storage, StreamConfig};
+pub use publisher::{Call, PendingAck, Publish, PublishReceipt, Publisher};
+pub use setup::Setup;
+pub use target::PublishTarget;
+
+pub use async_nats;
+pub use messaging_spec;

@@ -1,0 +1,597 @@
+//! [`ConnectionBuilder`]: settings plus registrations, no I/O until [`start`](ConnectionBuilder::start).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use messaging_spec::{
+    ErrorNotification, EventHandler, Notification, RequestHandler, StreamName, Topology,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::connection::{Connection, Shared};
+use crate::consumer::{self, GroupRuntime};
+use crate::error::{Error, Result};
+use crate::health::HealthTracker;
+use crate::observe::Observer;
+use crate::options::{ConsumerOptions, StreamConfig, Timing};
+use crate::plan::{self, Plan};
+use crate::request;
+use crate::setup::Setup;
+
+/// Client-level settings passed through to async-nats.
+#[derive(Debug, Default)]
+struct ClientSettings {
+    base: Option<async_nats::ConnectOptions>,
+    name: Option<String>,
+    user_password: Option<(String, String)>,
+    token: Option<String>,
+    nkey: Option<String>,
+    credentials_file: Option<PathBuf>,
+    root_certificates: Vec<PathBuf>,
+    client_certificate: Option<(PathBuf, PathBuf)>,
+    require_tls: bool,
+    retry_initial_connect: bool,
+    max_reconnects: Option<Option<usize>>,
+    connection_timeout: Option<Duration>,
+    domain: Option<String>,
+    api_prefix: Option<String>,
+}
+
+/// Configures a [`Connection`]: settings and registrations in any order, validated
+/// together by [`start`](Self::start) before the broker is touched.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use messaging_nats::{Connection, ConsumerOptions, StreamConfig};
+/// use messaging_spec::{ConsumableEvent, HandlerError};
+///
+/// async fn audit(ev: ConsumableEvent<serde_json::Value>) -> Result<(), HandlerError> {
+///     Ok(())
+/// }
+///
+/// # async fn demo() -> Result<(), messaging_nats::Error> {
+/// let conn = Connection::builder("orders")
+///     .url("nats://127.0.0.1:4222")
+///     .stream_defaults(StreamConfig::new().max_age(Duration::from_secs(7 * 86_400)))
+///     .consumer_defaults(ConsumerOptions::new().max_deliver(5))
+///     .event_publisher()
+///     .service_publisher("billing")
+///     .event_consumer("Order.#", audit)
+///     .start()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[must_use = "a builder does nothing until start() is awaited"]
+pub struct ConnectionBuilder {
+    service: String,
+    urls: Vec<String>,
+    client: ClientSettings,
+    timing: Timing,
+    stream_defaults: StreamConfig,
+    stream_configs: BTreeMap<String, StreamConfig>,
+    consumer_defaults: ConsumerOptions,
+    notifications: Option<mpsc::Sender<Notification>>,
+    errors: Option<mpsc::Sender<ErrorNotification>>,
+    span: Option<tracing::Span>,
+    setups: Vec<Setup>,
+}
+
+impl std::fmt::Debug for ConnectionBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Hide credentials.
+        f.debug_struct("ConnectionBuilder")
+            .field("service", &self.service)
+            .field("urls", &self.urls)
+            .field("timing", &self.timing)
+            .field("stream_defaults", &self.stream_defaults)
+            .field("stream_configs", &self.stream_configs)
+            .field("consumer_defaults", &self.consumer_defaults)
+            .field("setups", &self.setups)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnectionBuilder {
+    pub(crate) fn new(service: impl Into<String>) -> Self {
+        Self {
+            service: service.into(),
+            urls: Vec::new(),
+            client: ClientSettings::default(),
+            timing: Timing::default(),
+            stream_defaults: StreamConfig::default(),
+            stream_configs: BTreeMap::new(),
+            consumer_defaults: ConsumerOptions::default(),
+            notifications: None,
+            errors: None,
+            span: None,
+            setups: Vec::new(),
+        }
+    }
+
+    // ---- where to connect -------------------------------------------------------------
+
+    /// A server URL (`nats://host:4222`). Call again, or use [`urls`](Self::urls), for a
+    /// cluster. Defaults to `nats://127.0.0.1:4222`.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.urls.push(url.into());
+        self
+    }
+
+    /// Several server URLs.
+    pub fn urls<S: Into<String>>(mut self, urls: impl IntoIterator<Item = S>) -> Self {
+        self.urls.extend(urls.into_iter().map(Into::into));
+        self
+    }
+
+    /// Starts from these async-nats options (anything not covered below); the named
+    /// settings are applied on top.
+    pub fn client_options(mut self, options: async_nats::ConnectOptions) -> Self {
+        self.client.base = Some(options);
+        self
+    }
+
+    /// Connection name shown by the server (default: the service name).
+    pub fn connection_name(mut self, name: impl Into<String>) -> Self {
+        self.client.name = Some(name.into());
+        self
+    }
+
+    /// User and password authentication.
+    pub fn user_and_password(
+        mut self,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        self.client.user_password = Some((user.into(), password.into()));
+        self
+    }
+
+    /// Token authentication.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.client.token = Some(token.into());
+        self
+    }
+
+    /// NKey seed authentication.
+    pub fn nkey(mut self, seed: impl Into<String>) -> Self {
+        self.client.nkey = Some(seed.into());
+        self
+    }
+
+    /// A `.creds` file (JWT + NKey).
+    pub fn credentials_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.client.credentials_file = Some(path.into());
+        self
+    }
+
+    /// A CA certificate (PEM) to trust; implies TLS.
+    pub fn tls_root_certificate(mut self, path: impl Into<PathBuf>) -> Self {
+        self.client.root_certificates.push(path.into());
+        self
+    }
+
+    /// A client certificate and key (PEM) for mutual TLS.
+    pub fn tls_client_certificate(
+        mut self,
+        cert: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        self.client.client_certificate = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// Requires TLS.
+    pub fn require_tls(mut self, require: bool) -> Self {
+        self.client.require_tls = require;
+        self
+    }
+
+    /// Keeps retrying the first connect instead of failing at once.
+    pub fn retry_initial_connect(mut self, retry: bool) -> Self {
+        self.client.retry_initial_connect = retry;
+        self
+    }
+
+    /// Reconnect attempts before giving up (`None`: forever; async-nats default: forever).
+    pub fn max_reconnects(mut self, attempts: Option<usize>) -> Self {
+        self.client.max_reconnects = Some(attempts);
+        self
+    }
+
+    /// Timeout of each connection attempt.
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.client.connection_timeout = Some(timeout);
+        self
+    }
+
+    /// JetStream domain (leaf nodes, hubs).
+    pub fn jetstream_domain(mut self, domain: impl Into<String>) -> Self {
+        self.client.domain = Some(domain.into());
+        self
+    }
+
+    /// JetStream API prefix (cross-account imports).
+    pub fn jetstream_api_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.client.api_prefix = Some(prefix.into());
+        self
+    }
+
+    // ---- behaviour ----------------------------------------------------------------------
+
+    /// Timeout of Core NATS requests (default 30 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.timing.request_timeout = timeout;
+        self
+    }
+
+    /// AckWait of every consumer (server default 30 s). Handlers that run longer than half
+    /// of it send in-progress acks.
+    pub fn ack_wait(mut self, ack_wait: Duration) -> Self {
+        self.timing.ack_wait = Some(ack_wait);
+        self
+    }
+
+    /// How long to wait for a stream's publish ack per attempt (default 5 s).
+    pub fn publish_timeout(mut self, timeout: Duration) -> Self {
+        self.timing.publish_timeout = timeout;
+        self
+    }
+
+    /// Attempts per publish when the ack times out or nobody answers (default 3), all with
+    /// the same message id; the first retry waits `delay`, then it doubles.
+    pub fn publish_retries(mut self, attempts: u32, delay: Duration) -> Self {
+        self.timing.publish_attempts = attempts;
+        self.timing.publish_retry_delay = delay;
+        self
+    }
+
+    /// Bounds the publish acks in flight for [`Publish::send`](crate::Publish::send):
+    /// further sends wait for a slot.
+    pub fn max_ack_inflight(mut self, n: usize) -> Self {
+        self.timing.max_ack_inflight = Some(n);
+        self
+    }
+
+    /// How long [`Connection::close`] waits for handlers in flight (default 30 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.timing.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Settings for every stream this service creates or updates.
+    pub fn stream_defaults(mut self, config: StreamConfig) -> Self {
+        self.stream_defaults = config;
+        self
+    }
+
+    /// Settings for one stream, overriding the defaults field by field. Accepts AMQP-style
+    /// names (`audit.topic.exchange` is the stream `audit`).
+    pub fn stream_config(mut self, stream: impl Into<String>, config: StreamConfig) -> Self {
+        self.stream_configs.insert(stream.into(), config);
+        self
+    }
+
+    /// Options for every consumer; per-registration options win.
+    pub fn consumer_defaults(mut self, options: ConsumerOptions) -> Self {
+        self.consumer_defaults = options;
+        self
+    }
+
+    /// Success notifications. A full channel drops them (counted), never blocks.
+    pub fn notifications(mut self, tx: mpsc::Sender<Notification>) -> Self {
+        self.notifications = Some(tx);
+        self
+    }
+
+    /// Error notifications. A full channel drops them (counted), never blocks.
+    pub fn error_notifications(mut self, tx: mpsc::Sender<ErrorNotification>) -> Self {
+        self.errors = Some(tx);
+        self
+    }
+
+    /// Parent span for every background task and handler of this connection.
+    pub fn span(mut self, span: tracing::Span) -> Self {
+        self.span = Some(span);
+        self
+    }
+
+    // ---- registrations ------------------------------------------------------------------
+
+    /// Adds one registration.
+    pub fn setup(mut self, setup: Setup) -> Self {
+        self.setups.push(setup);
+        self
+    }
+
+    /// Adds several registrations.
+    pub fn setups(mut self, setups: impl IntoIterator<Item = Setup>) -> Self {
+        self.setups.extend(setups);
+        self
+    }
+
+    /// Publishes to the `events` stream.
+    pub fn event_publisher(self) -> Self {
+        self.setup(Setup::event_publisher())
+    }
+
+    /// Publishes to a custom stream.
+    pub fn stream_publisher(self, stream: impl Into<String>) -> Self {
+        self.setup(Setup::stream_publisher(stream))
+    }
+
+    /// Sends requests to `target_service`.
+    pub fn service_publisher(self, target_service: impl Into<String>) -> Self {
+        self.setup(Setup::service_publisher(target_service))
+    }
+
+    /// Durable consumer on the `events` stream.
+    pub fn event_consumer<T, H>(self, routing_key: impl Into<String>, handler: H) -> Self
+    where
+        T: DeserializeOwned + Send + 'static,
+        H: EventHandler<T>,
+    {
+        self.setup(Setup::event_consumer(routing_key, handler))
+    }
+
+    /// Transient consumer on the `events` stream.
+    pub fn transient_event_consumer<T, H>(self, routing_key: impl Into<String>, handler: H) -> Self
+    where
+        T: DeserializeOwned + Send + 'static,
+        H: EventHandler<T>,
+    {
+        self.setup(Setup::transient_event_consumer(routing_key, handler))
+    }
+
+    /// Durable consumer on a custom stream.
+    pub fn stream_consumer<T, H>(
+        self,
+        stream: impl Into<String>,
+        routing_key: impl Into<String>,
+        handler: H,
+    ) -> Self
+    where
+        T: DeserializeOwned + Send + 'static,
+        H: EventHandler<T>,
+    {
+        self.setup(Setup::stream_consumer(stream, routing_key, handler))
+    }
+
+    /// Transient consumer on a custom stream.
+    pub fn transient_stream_consumer<T, H>(
+        self,
+        stream: impl Into<String>,
+        routing_key: impl Into<String>,
+        handler: H,
+    ) -> Self
+    where
+        T: DeserializeOwned + Send + 'static,
+        H: EventHandler<T>,
+    {
+        self.setup(Setup::transient_stream_consumer(
+            stream,
+            routing_key,
+            handler,
+        ))
+    }
+
+    /// Answers requests sent to this service.
+    pub fn request_handler<T, R, H>(self, routing_key: impl Into<String>, handler: H) -> Self
+    where
+        T: DeserializeOwned + Send + 'static,
+        R: Serialize + Send + 'static,
+        H: RequestHandler<T, R>,
+    {
+        self.setup(Setup::request_handler(routing_key, handler))
+    }
+
+    /// Handles replies to this service's requests to `target_service`.
+    pub fn service_response_consumer<T, H>(
+        self,
+        target_service: impl Into<String>,
+        routing_key: impl Into<String>,
+        handler: H,
+    ) -> Self
+    where
+        T: DeserializeOwned + Send + 'static,
+        H: EventHandler<T>,
+    {
+        self.setup(Setup::service_response_consumer(
+            target_service,
+            routing_key,
+            handler,
+        ))
+    }
+
+    // ---- terminal calls -----------------------------------------------------------------
+
+    fn validate(&self) -> Result<Plan> {
+        self.timing.check()?;
+        for name in self.stream_configs.keys() {
+            StreamName::from_exchange(name.as_str())?;
+        }
+        plan::plan(&self.service, &self.setups, &self.consumer_defaults)
+    }
+
+    /// The topology this builder would register, with no broker (Go's `CollectTopology`).
+    ///
+    /// # Errors
+    /// The same validation errors as [`start`](Self::start).
+    pub fn topology(&self) -> Result<Topology> {
+        Ok(self.validate()?.topology)
+    }
+
+    fn connect_options(&mut self) -> async_nats::ConnectOptions {
+        let c = std::mem::take(&mut self.client);
+        let mut o = c.base.unwrap_or_default();
+        o = o.name(c.name.unwrap_or_else(|| self.service.clone()));
+        if let Some((u, p)) = c.user_password {
+            o = o.user_and_password(u, p);
+        }
+        if let Some(t) = c.token {
+            o = o.token(t);
+        }
+        if let Some(seed) = c.nkey {
+            o = o.nkey(seed);
+        }
+        for ca in c.root_certificates {
+            o = o.add_root_certificates(ca);
+        }
+        if let Some((cert, key)) = c.client_certificate {
+            o = o.add_client_certificate(cert, key);
+        }
+        if c.require_tls {
+            o = o.require_tls(true);
+        }
+        if c.retry_initial_connect {
+            o = o.retry_on_initial_connect();
+        }
+        if let Some(m) = c.max_reconnects {
+            o = o.max_reconnects(m);
+        }
+        if let Some(t) = c.connection_timeout {
+            o = o.connection_timeout(t);
+        }
+        let service = self.service.clone();
+        o.event_callback(move |event| {
+            let service = service.clone();
+            async move {
+                match event {
+                    async_nats::Event::Connected => tracing::info!(%service, "connected to NATS"),
+                    async_nats::Event::SlowConsumer(sid) => {
+                        tracing::warn!(%service, sid, "slow consumer: messages dropped");
+                    }
+                    other => tracing::warn!(%service, event = %other, "NATS connection event"),
+                }
+            }
+        })
+    }
+
+    /// Validates everything, connects, ensures streams, creates consumers, subscribes
+    /// request handlers and starts fetching.
+    ///
+    /// # Errors
+    /// Invalid registrations or settings (before any I/O), connection failures, and
+    /// stream, consumer or subscription failures (the connection is closed again).
+    pub async fn start(mut self) -> Result<Connection> {
+        let plan = self.validate()?;
+        let creds = self.client.credentials_file.take();
+        let domain = self.client.domain.take();
+        let api_prefix = self.client.api_prefix.take();
+        let mut options = self.connect_options();
+        if let Some(path) = creds {
+            options = options
+                .credentials_file(path)
+                .await
+                .map_err(|e| Error::Connect(Box::new(e)))?;
+        }
+        let urls = if self.urls.is_empty() {
+            vec!["nats://127.0.0.1:4222".to_owned()]
+        } else {
+            self.urls.clone()
+        };
+        let client = options
+            .connect(urls)
+            .await
+            .map_err(|e| Error::Connect(Box::new(e)))?;
+        let js = {
+            let mut b = jetstream::ContextBuilder::new().timeout(self.timing.publish_timeout);
+            if let Some(n) = self.timing.max_ack_inflight {
+                b = b.max_ack_inflight(n).backpressure_on_inflight(true);
+            }
+            match (domain, api_prefix) {
+                (Some(d), _) => b.domain(d).build(client.clone()),
+                (None, Some(p)) => b.api_prefix(p).build(client.clone()),
+                (None, None) => b.build(client.clone()),
+            }
+        };
+        match self.bring_up(plan, client.clone(), js).await {
+            Ok(conn) => Ok(conn),
+            Err(e) => {
+                if let Err(drain) = client.drain().await {
+                    tracing::debug!(error = %drain, "drain after failed start failed");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn bring_up(
+        self,
+        plan: Plan,
+        client: async_nats::Client,
+        js: jetstream::Context,
+    ) -> Result<Connection> {
+        let span = self
+            .span
+            .clone()
+            .unwrap_or_else(|| tracing::info_span!("messaging", service = plan.service.as_str()));
+        for stream in plan.streams.values() {
+            let cfg = Plan::stream_config(&self.stream_defaults, &self.stream_configs, stream);
+            crate::stream::ensure(&js, stream, &cfg).await?;
+        }
+        let shared = Arc::new(Shared {
+            service: plan.service.clone(),
+            client,
+            js,
+            timing: self.timing.clone(),
+            observer: Observer::new(self.notifications, self.errors),
+            health: HealthTracker::default(),
+            responses: plan.responses,
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            closed: AtomicBool::new(false),
+        });
+        let mut runtimes = Vec::with_capacity(plan.groups.len());
+        for group in plan.groups {
+            let consumer = consumer::create(&shared, &group).await?;
+            let label = group.label(&plan.service);
+            shared.health.register(&label);
+            let stream_config =
+                Plan::stream_config(&self.stream_defaults, &self.stream_configs, &group.stream);
+            tracing::info!(parent: &span, consumer = %label, stream = group.stream.as_str(), filters = ?group.filters, "started JetStream consumer");
+            runtimes.push((
+                GroupRuntime {
+                    shared: Arc::clone(&shared),
+                    group: Arc::new(group),
+                    stream_config,
+                    label,
+                },
+                consumer,
+            ));
+        }
+        let mut subscriptions = Vec::with_capacity(plan.requests.len());
+        for req in plan.requests {
+            let sub = request::subscribe(&shared, &req).await?;
+            tracing::info!(parent: &span, subject = %req.subject, "started request handler");
+            subscriptions.push((Arc::new(req), sub));
+        }
+        // Make sure the server has our subscriptions before callers are told we are up.
+        shared
+            .client
+            .flush()
+            .await
+            .map_err(|e| Error::Connect(Box::new(e)))?;
+        // Loops are spawned untracked: close() waits on handlers (tracked), not on loops.
+        for (rt, consumer) in runtimes {
+            tokio::spawn(rt.run(consumer).instrument(span.clone()));
+        }
+        for (req, sub) in subscriptions {
+            tokio::spawn(request::run(Arc::clone(&shared), req, sub).instrument(span.clone()));
+        }
+        tracing::info!(parent: &span, "connection started");
+        Ok(Connection {
+            shared,
+            topology: plan.topology,
+            publishers: plan.publishers,
+        })
+    }
+}

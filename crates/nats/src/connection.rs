@@ -1,0 +1,188 @@
+//! A started [`Connection`]: publishers, topology, health and graceful close.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use async_nats::jetstream;
+use messaging_spec::{ServiceName, StreamName, Topology};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::builder::ConnectionBuilder;
+use crate::error::{Error, Result};
+use crate::health::HealthTracker;
+use crate::observe::Observer;
+use crate::options::Timing;
+use crate::plan::ResponsePlan;
+use crate::publisher::Publisher;
+use crate::target::PublishTarget;
+
+/// State shared by the connection, its publishers and its background tasks.
+pub(crate) struct Shared {
+    pub(crate) service: ServiceName,
+    pub(crate) client: async_nats::Client,
+    pub(crate) js: jetstream::Context,
+    pub(crate) timing: Timing,
+    pub(crate) observer: Observer,
+    pub(crate) health: HealthTracker,
+    pub(crate) responses: Vec<ResponsePlan>,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) tracker: TaskTracker,
+    pub(crate) closed: AtomicBool,
+}
+
+/// A running service on NATS: its consumers are fetching and its publishers are ready.
+///
+/// Built with [`Connection::builder`]. Dropping it without [`close`](Self::close) stops
+/// fetching but does not wait for handlers in flight.
+///
+/// ```no_run
+/// use messaging_nats::Connection;
+/// use messaging_spec::{ConsumableEvent, HandlerError};
+///
+/// #[derive(serde::Deserialize)]
+/// struct OrderCreated { id: u64 }
+///
+/// async fn on_order(ev: ConsumableEvent<OrderCreated>) -> Result<(), HandlerError> {
+///     println!("order {}", ev.payload.id);
+///     Ok(())
+/// }
+///
+/// # async fn demo() -> Result<(), messaging_nats::Error> {
+/// let conn = Connection::builder("notifications")
+///     .url("nats://127.0.0.1:4222")
+///     .event_consumer("Order.Created", on_order)
+///     .start()
+///     .await?;
+/// // … later
+/// conn.close().await?;
+/// # Ok(()) }
+/// ```
+pub struct Connection {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) topology: Topology,
+    pub(crate) publishers: Vec<PublishTarget>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("service", &self.shared.service.as_str())
+            .field("publishers", &self.publishers)
+            .field("endpoints", &self.topology.endpoints.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Starts configuring a connection for `service_name`.
+    pub fn builder(service_name: impl Into<String>) -> ConnectionBuilder {
+        ConnectionBuilder::new(service_name)
+    }
+
+    /// The service name.
+    #[must_use]
+    pub fn service_name(&self) -> &ServiceName {
+        &self.shared.service
+    }
+
+    /// The service's topology, identical to [`ConnectionBuilder::topology`].
+    #[must_use]
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// The publisher registered for `target`.
+    ///
+    /// # Errors
+    /// [`Error::PublisherNotRegistered`] when no such publisher was registered.
+    pub fn publisher(&self, target: &PublishTarget) -> Result<Publisher> {
+        if self.publishers.contains(target) {
+            Ok(Publisher::new(Arc::clone(&self.shared), target.clone()))
+        } else {
+            Err(Error::PublisherNotRegistered(target.to_string()))
+        }
+    }
+
+    /// The publishers registered, in registration order.
+    #[must_use]
+    pub fn publisher_targets(&self) -> &[PublishTarget] {
+        &self.publishers
+    }
+
+    /// The `events` stream publisher.
+    ///
+    /// # Errors
+    /// When `event_publisher()` was not registered.
+    pub fn event_publisher(&self) -> Result<Publisher> {
+        self.publisher(&PublishTarget::EventStream)
+    }
+
+    /// The publisher of a custom stream.
+    ///
+    /// # Errors
+    /// When the name is invalid or no such publisher was registered.
+    pub fn stream_publisher(&self, stream: &str) -> Result<Publisher> {
+        let name = StreamName::from_exchange(stream)?;
+        if name.as_str() == messaging_spec::DEFAULT_EVENT_EXCHANGE_NAME {
+            return self.event_publisher();
+        }
+        self.publisher(&PublishTarget::Stream(name))
+    }
+
+    /// The request publisher for `target_service`.
+    ///
+    /// # Errors
+    /// When the name is invalid or no such publisher was registered.
+    pub fn service_publisher(&self, target_service: &str) -> Result<Publisher> {
+        self.publisher(&PublishTarget::Service(ServiceName::new(target_service)?))
+    }
+
+    /// The underlying async-nats client, for anything this crate does not cover.
+    #[must_use]
+    pub fn client(&self) -> &async_nats::Client {
+        &self.shared.client
+    }
+
+    /// How many notifications were dropped because their channel was full.
+    #[must_use]
+    pub fn dropped_notifications(&self) -> u64 {
+        self.shared.observer.dropped()
+    }
+
+    /// Stops fetching, waits (up to the shutdown timeout) for handlers in flight to finish
+    /// and ack or nak, hands back buffered messages, then drains the connection.
+    /// Publishing afterwards fails with [`Error::Closed`].
+    ///
+    /// # Errors
+    /// [`Error::ShutdownTimeout`] when handlers were still running at the deadline (the
+    /// connection is drained anyway).
+    pub async fn close(self) -> Result<()> {
+        let shared = &self.shared;
+        shared.closed.store(true, Ordering::Release);
+        shared.shutdown.cancel();
+        shared.tracker.close();
+        let started = Instant::now();
+        let timeout = shared.timing.shutdown_timeout;
+        let finished = tokio::time::timeout(timeout, shared.tracker.wait())
+            .await
+            .is_ok();
+        if let Err(e) = shared.client.drain().await {
+            tracing::debug!(error = %e, "drain failed");
+        }
+        tracing::info!(service = shared.service.as_str(), elapsed = ?started.elapsed(), "connection closed");
+        if finished {
+            Ok(())
+        } else {
+            Err(Error::ShutdownTimeout(timeout))
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.shutdown.cancel();
+    }
+}

@@ -1,0 +1,111 @@
+//! Handling one delivery: headers to metadata, routing, the handler, then the ack.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use futures::FutureExt;
+use messaging_spec::{
+    DeliveryInfo, Disposition, Headers, Metadata, enrich_legacy_metadata, has_ce_headers,
+    metadata_from_headers, new_event_id, normalize_ce_headers, validate_ce_headers,
+};
+use time::OffsetDateTime;
+
+use crate::consumer::ack::Outcome;
+use crate::erased::Failure;
+use crate::error::Error;
+
+/// Parses CloudEvents metadata from raw headers: normalises AMQP-style prefixes, warns
+/// about partial attribute sets, and enriches legacy messages that carry none.
+pub(crate) fn metadata_for(headers: &Headers, info: &DeliveryInfo) -> Metadata {
+    let normalized = normalize_ce_headers(headers);
+    let metadata = metadata_from_headers(&normalized);
+    if !has_ce_headers(&normalized) {
+        return enrich_legacy_metadata(metadata, info, new_event_id, OffsetDateTime::now_utc());
+    }
+    let warnings = validate_ce_headers(&normalized);
+    if !warnings.is_empty() {
+        let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+        tracing::warn!(routing_key = %info.key, source = %info.source, ?warnings,
+            "incoming message has invalid CloudEvents headers");
+    }
+    metadata
+}
+
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
+}
+
+/// The handler's result, a panic included, as an [`Outcome`] plus the error to report.
+pub(crate) fn classify(
+    result: Result<Result<(), Failure>, Box<dyn Any + Send>>,
+    routing_key: &str,
+) -> (Outcome, Option<Error>) {
+    let key = || routing_key.to_owned();
+    match result {
+        Ok(Ok(())) => (Outcome::Handled, None),
+        Ok(Err(Failure::Decode(source))) => (
+            Outcome::Undecodable,
+            Some(Error::Undecodable {
+                routing_key: key(),
+                source,
+            }),
+        ),
+        Ok(Err(Failure::Handler(e))) => {
+            let disposition = e.disposition();
+            (
+                Outcome::Failed(disposition),
+                Some(Error::Handler {
+                    routing_key: key(),
+                    retry: disposition == Disposition::Retry,
+                    source: e.into_source(),
+                }),
+            )
+        }
+        Ok(Err(Failure::EncodeReply(e))) => (
+            Outcome::Failed(Disposition::Retry),
+            Some(Error::Handler {
+                routing_key: key(),
+                retry: true,
+                source: Box::new(e),
+            }),
+        ),
+        Err(payload) => (
+            Outcome::Panicked,
+            Some(Error::Panicked {
+                routing_key: key(),
+                message: panic_message(payload.as_ref()),
+            }),
+        ),
+    }
+}
+
+/// Runs `fut` with panics caught, calling `keep_alive` every `period` while it runs (so a
+/// long handler's message is not redelivered under it).
+pub(crate) async fn run_guarded<T, K, KF>(
+    fut: impl Future<Output = T>,
+    period: Option<Duration>,
+    mut keep_alive: K,
+) -> Result<T, Box<dyn Any + Send>>
+where
+    K: FnMut() -> KF,
+    KF: Future<Output = ()>,
+{
+    let fut = AssertUnwindSafe(fut).catch_unwind();
+    let Some(period) = period else {
+        return fut.await;
+    };
+    tokio::pin!(fut);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tokio::select! {
+            r = &mut fut => return r,
+            _ = ticker.tick() => keep_alive().await,
+        }
+    }
+}

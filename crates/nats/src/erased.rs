@@ -1,0 +1,129 @@
+//! Type-erased handlers: JSON decoding is monomorphised here, storage is `Arc<dyn …>`.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use messaging_spec::{
+    ConsumableEvent, DeliveryInfo, EventHandler, HandlerError, Metadata, RequestHandler,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Why an erased call did not succeed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The body was not the JSON the handler expects.
+    Decode(messaging_spec::Error),
+    /// The handler returned an error.
+    Handler(HandlerError),
+    /// The handler's reply could not be encoded.
+    EncodeReply(serde_json::Error),
+}
+
+pub(crate) trait ErasedEvent: Send + Sync + 'static {
+    fn call(
+        &self,
+        metadata: Metadata,
+        info: DeliveryInfo,
+        body: Bytes,
+    ) -> BoxFuture<Result<(), Failure>>;
+}
+
+pub(crate) trait ErasedRequest: Send + Sync + 'static {
+    /// Returns the JSON-encoded reply.
+    fn call(
+        &self,
+        metadata: Metadata,
+        info: DeliveryInfo,
+        body: Bytes,
+    ) -> BoxFuture<Result<Vec<u8>, Failure>>;
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
+    serde_json::from_slice(body).map_err(|e| Failure::Decode(e.into()))
+}
+
+pub(crate) struct Event<T, H> {
+    handler: Arc<H>,
+    _payload: PhantomData<fn() -> T>,
+}
+
+impl<T, H> Event<T, H> {
+    pub(crate) fn new(handler: H) -> Self {
+        Self {
+            handler: Arc::new(handler),
+            _payload: PhantomData,
+        }
+    }
+}
+
+impl<T, H> ErasedEvent for Event<T, H>
+where
+    T: DeserializeOwned + Send + 'static,
+    H: EventHandler<T>,
+{
+    fn call(
+        &self,
+        metadata: Metadata,
+        info: DeliveryInfo,
+        body: Bytes,
+    ) -> BoxFuture<Result<(), Failure>> {
+        let payload = match decode::<T>(&body) {
+            Ok(p) => p,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        let handler = Arc::clone(&self.handler);
+        Box::pin(async move {
+            handler
+                .handle(ConsumableEvent::new(metadata, info, payload))
+                .await
+                .map_err(Failure::Handler)
+        })
+    }
+}
+
+pub(crate) struct Request<T, R, H> {
+    handler: Arc<H>,
+    _types: PhantomData<fn() -> (T, R)>,
+}
+
+impl<T, R, H> Request<T, R, H> {
+    pub(crate) fn new(handler: H) -> Self {
+        Self {
+            handler: Arc::new(handler),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<T, R, H> ErasedRequest for Request<T, R, H>
+where
+    T: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
+    H: RequestHandler<T, R>,
+{
+    fn call(
+        &self,
+        metadata: Metadata,
+        info: DeliveryInfo,
+        body: Bytes,
+    ) -> BoxFuture<Result<Vec<u8>, Failure>> {
+        let payload = match decode::<T>(&body) {
+            Ok(p) => p,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        let handler = Arc::clone(&self.handler);
+        Box::pin(async move {
+            let reply = handler
+                .handle(ConsumableEvent::new(metadata, info, payload))
+                .await
+                .map_err(Failure::Handler)?;
+            serde_json::to_vec(&reply).map_err(Failure::EncodeReply)
+        })
+    }
+}

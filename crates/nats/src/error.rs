@@ -1,0 +1,172 @@
+//! The NATS transport's error type.
+
+use std::time::Duration;
+
+/// A boxed error from a lower layer (async-nats, serde).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a Core NATS request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestFailure {
+    /// Nobody subscribes to the request subject.
+    NoResponders,
+    /// No reply arrived within the timeout.
+    TimedOut,
+    /// Anything else (connection closed, invalid subject…).
+    Other,
+}
+
+/// Everything that can go wrong in `messaging-nats`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A registration is invalid; nothing was created on the broker.
+    #[error("invalid registration #{index} `{registration}`: {reason}")]
+    InvalidRegistration {
+        /// Position of the registration in the builder (0-based).
+        index: usize,
+        /// A readable description of the registration.
+        registration: String,
+        /// What is wrong with it.
+        reason: String,
+        /// The underlying spec error, when there is one.
+        #[source]
+        source: Option<messaging_spec::Error>,
+    },
+    /// A connection setting is invalid; nothing was created on the broker.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// Connecting to NATS failed.
+    #[error("failed to connect to NATS: {0}")]
+    Connect(#[source] BoxError),
+    /// Creating or updating a stream failed.
+    #[error("failed to ensure stream {stream}: {source}")]
+    Stream {
+        /// The stream.
+        stream: String,
+        /// The cause.
+        #[source]
+        source: BoxError,
+    },
+    /// Creating a consumer failed.
+    #[error("failed to create consumer {consumer} on stream {stream}: {source}")]
+    Consumer {
+        /// The stream.
+        stream: String,
+        /// The durable name, or `(ephemeral)`.
+        consumer: String,
+        /// The cause.
+        #[source]
+        source: BoxError,
+    },
+    /// Subscribing to a Core NATS subject failed.
+    #[error("failed to subscribe to {subject}: {source}")]
+    Subscribe {
+        /// The subject.
+        subject: String,
+        /// The cause.
+        #[source]
+        source: BoxError,
+    },
+    /// No publisher was registered for this target.
+    #[error("no publisher registered for {0}")]
+    PublisherNotRegistered(String),
+    /// A header key is empty or not a valid NATS header name.
+    #[error("invalid header key {0:?}")]
+    InvalidHeader(String),
+    /// A header value contains CR or LF.
+    #[error("invalid value for header {0:?}")]
+    InvalidHeaderValue(String),
+    /// The caller tried to set a header the library owns.
+    #[error("header {0:?} is reserved; use another key")]
+    ReservedHeader(String),
+    /// The payload could not be encoded as JSON.
+    #[error("failed to encode payload: {0}")]
+    Encode(#[source] serde_json::Error),
+    /// A reply could not be decoded into the requested type.
+    #[error("failed to decode reply from {subject}: {source}")]
+    DecodeReply {
+        /// The request subject.
+        subject: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Publishing to JetStream failed after all retries.
+    #[error("publish to {subject} failed after {attempts} attempt(s): {source}")]
+    Publish {
+        /// The subject.
+        subject: String,
+        /// How many attempts were made (same message id each time).
+        attempts: u32,
+        /// The last cause.
+        #[source]
+        source: BoxError,
+    },
+    /// A Core NATS request failed.
+    #[error("request to {subject} failed ({kind:?}): {source}")]
+    Request {
+        /// The subject.
+        subject: String,
+        /// The kind of failure.
+        kind: RequestFailure,
+        /// The cause.
+        #[source]
+        source: BoxError,
+    },
+    /// The remote handler answered with `{"error": …}`.
+    #[error("{service} returned an error: {message}")]
+    Remote {
+        /// The service that answered.
+        service: String,
+        /// The error text it sent.
+        message: String,
+    },
+    /// A delivered body was not the JSON the handler expects (the message was terminated).
+    #[error("undecodable message on {routing_key}: {source}")]
+    Undecodable {
+        /// The routing key.
+        routing_key: String,
+        /// The decode error.
+        #[source]
+        source: messaging_spec::Error,
+    },
+    /// No handler matches the routing key (the message was terminated).
+    #[error("no handler for routing key {routing_key}")]
+    NoHandler {
+        /// The routing key.
+        routing_key: String,
+    },
+    /// A handler failed; `retry` says whether the message will be redelivered.
+    #[error("handler for {routing_key} failed: {source}")]
+    Handler {
+        /// The routing key.
+        routing_key: String,
+        /// True when the message was nak'ed for redelivery, false when terminated.
+        retry: bool,
+        /// The handler's error.
+        #[source]
+        source: BoxError,
+    },
+    /// A handler panicked; treated as a retryable failure.
+    #[error("handler for {routing_key} panicked: {message}")]
+    Panicked {
+        /// The routing key.
+        routing_key: String,
+        /// The panic payload, when it was a string.
+        message: String,
+    },
+    /// Shutdown did not finish within the timeout.
+    #[error("shutdown timed out after {0:?} with handlers still running")]
+    ShutdownTimeout(Duration),
+    /// The connection was closed.
+    #[error("connection closed")]
+    Closed,
+    /// A name or routing key was invalid.
+    #[error(transparent)]
+    Spec(#[from] messaging_spec::Error),
+}
+
+/// `Result` with [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

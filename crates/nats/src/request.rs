@@ -1,0 +1,178 @@
+//! Core NATS request handlers: queue-group subscriptions that reply with the handler's JSON,
+//! or `{"error": "…"}` plus `Nats-Service-Error` headers when it fails.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_nats::{HeaderMap, Subscriber};
+use bytes::Bytes;
+use futures::StreamExt;
+use messaging_spec::{DeliveryInfo, new_event_id, publish_headers};
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+
+use crate::connection::Shared;
+use crate::consumer::dispatch;
+use crate::error::{Error, Result};
+use crate::headers;
+use crate::plan::RequestPlan;
+
+/// Header carrying a handler's error text on a reply (the NATS services convention).
+pub(crate) const SERVICE_ERROR: &str = "Nats-Service-Error";
+/// Header carrying the error code on a reply.
+pub(crate) const SERVICE_ERROR_CODE: &str = "Nats-Service-Error-Code";
+
+pub(crate) async fn subscribe(shared: &Shared, plan: &RequestPlan) -> Result<Subscriber> {
+    shared
+        .client
+        .queue_subscribe(plan.subject.clone(), shared.service.as_str().to_owned())
+        .await
+        .map_err(|e| Error::Subscribe {
+            subject: plan.subject.clone(),
+            source: Box::new(e),
+        })
+}
+
+pub(crate) async fn run(shared: Arc<Shared>, plan: Arc<RequestPlan>, mut sub: Subscriber) {
+    let semaphore = Arc::new(Semaphore::new(plan.options.effective_concurrency()));
+    let shutdown = shared.shutdown.clone();
+    loop {
+        let permit = tokio::select! {
+            () = shutdown.cancelled() => break,
+            p = Arc::clone(&semaphore).acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        };
+        let msg = tokio::select! {
+            () = shutdown.cancelled() => break,
+            m = sub.next() => m,
+        };
+        let Some(msg) = msg else { break };
+        let shared2 = Arc::clone(&shared);
+        let plan2 = Arc::clone(&plan);
+        shared.tracker.spawn(async move {
+            handle(&shared2, &plan2, msg).await;
+            drop(permit);
+        });
+    }
+    if let Err(e) = sub.unsubscribe().await {
+        tracing::debug!(subject = %plan.subject, error = %e, "unsubscribe failed");
+    }
+}
+
+/// The routing key of a request: its subject minus `<service>.request.`.
+fn routing_key<'a>(service: &str, subject: &'a str) -> &'a str {
+    subject
+        .strip_prefix(service)
+        .and_then(|s| s.strip_prefix(".request."))
+        .unwrap_or(subject)
+}
+
+async fn handle(shared: &Shared, plan: &RequestPlan, msg: async_nats::Message) {
+    let start = Instant::now();
+    let service = shared.service.as_str();
+    let subject = msg.subject.as_str().to_owned();
+    let key = routing_key(service, &subject).to_owned();
+    let info = DeliveryInfo::new(service, subject.as_str(), key.as_str())
+        .with_headers(headers::from_nats(msg.headers.as_ref()));
+    let metadata = dispatch::metadata_for(&info.headers, &info);
+    let report = shared.observer.wants().then(|| info.clone());
+    let fut = plan.route.handler.call(metadata, info, msg.payload.clone());
+    let result = dispatch::run_guarded(fut, None, || async {}).await;
+    let (body, error) = match result {
+        Ok(Ok(bytes)) => (Bytes::from(bytes), None),
+        Ok(Err(f)) => {
+            let (_, e) = dispatch::classify(Ok(Err(f)), &key);
+            (error_body(e.as_ref()), e)
+        }
+        Err(p) => {
+            let (_, e) = dispatch::classify(Err(p), &key);
+            (error_body(e.as_ref()), e)
+        }
+    };
+    if let Some(reply) = msg.reply {
+        match reply_headers(service, &key, error.as_ref()) {
+            Ok(h) => {
+                if let Err(e) = shared.client.publish_with_headers(reply, h, body).await {
+                    tracing::warn!(subject = %subject, error = %e, "failed to send reply");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(subject = %subject, error = %e, "failed to build reply headers");
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    if let Some(e) = &error {
+        tracing::error!(subject = %subject, error = %e, "request handler failed");
+    }
+    if let Some(info) = report {
+        match error {
+            None => shared.observer.success(info, elapsed),
+            Some(e) => shared.observer.failure(e, info, elapsed),
+        }
+    }
+}
+
+/// What the caller sees for a failed request: the spec's `{"error": "<text>"}`.
+fn error_body(error: Option<&Error>) -> Bytes {
+    let text = match error {
+        Some(Error::Handler { source, .. }) => source.to_string(),
+        Some(other) => other.to_string(),
+        None => "unknown error".to_owned(),
+    };
+    Bytes::from(serde_json::json!({ "error": text }).to_string())
+}
+
+/// Replies carry CloudEvents attributes (extra headers are harmless to Go callers, which
+/// ignore reply headers) and, on failure, the NATS services error headers.
+fn reply_headers(service: &str, key: &str, error: Option<&Error>) -> Result<HeaderMap> {
+    let ce = publish_headers(
+        &messaging_spec::Headers::new(),
+        key,
+        service,
+        OffsetDateTime::now_utc(),
+        new_event_id,
+    );
+    let mut map = headers::to_nats(ce.iter_str())?;
+    if let Some(e) = error {
+        let code = match e {
+            Error::Undecodable { .. } => "400",
+            Error::Handler { retry: false, .. } => "400",
+            _ => "500",
+        };
+        let text = e.to_string().replace(['\r', '\n'], " ");
+        map.insert(
+            headers::name(SERVICE_ERROR)?,
+            headers::value(SERVICE_ERROR, &text)?,
+        );
+        map.insert(
+            headers::name(SERVICE_ERROR_CODE)?,
+            headers::value(SERVICE_ERROR_CODE, code)?,
+        );
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routing_key_strips_the_request_prefix() {
+        assert_eq!(
+            routing_key("billing", "billing.request.Billing.Charge"),
+            "Billing.Charge"
+        );
+        assert_eq!(routing_key("billing", "other.request.x"), "other.request.x");
+    }
+
+    #[test]
+    fn error_body_is_the_spec_shape() {
+        let e = Error::NoHandler {
+            routing_key: "a".into(),
+        };
+        assert_eq!(
+            error_body(Some(&e)),
+            Bytes::from(r#"{"error":"no handler for routing key a"}"#)
+        );
+    }
+}

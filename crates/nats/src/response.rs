@@ -1,0 +1,55 @@
+//! Service response consumers on NATS: the reply to a request arrives on the request's
+//! inbox, so the publisher hands it to the matching response handler (the reference
+//! registers these handlers but never calls them).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use messaging_spec::{DeliveryInfo, ServiceName};
+
+use crate::connection::Shared;
+use crate::consumer::dispatch;
+use crate::headers;
+
+pub(crate) fn deliver(
+    shared: &Arc<Shared>,
+    target: &ServiceName,
+    subject: &str,
+    reply: &async_nats::Message,
+) {
+    let key = subject
+        .strip_prefix(target.as_str())
+        .and_then(|s| s.strip_prefix(".request."))
+        .unwrap_or(subject);
+    let Some(plan) = shared
+        .responses
+        .iter()
+        .find(|r| r.target == *target && r.route.pattern.matches(key))
+    else {
+        return;
+    };
+    let info = DeliveryInfo::new(shared.service.as_str(), target.as_str(), key)
+        .with_headers(headers::from_nats(reply.headers.as_ref()));
+    let metadata = dispatch::metadata_for(&info.headers, &info);
+    let report = shared.observer.wants().then(|| info.clone());
+    let fut = plan
+        .route
+        .handler
+        .call(metadata, info, reply.payload.clone());
+    let key = key.to_owned();
+    let shared2 = Arc::clone(shared);
+    shared.tracker.spawn(async move {
+        let start = Instant::now();
+        let result = dispatch::run_guarded(fut, None, || async {}).await;
+        let (_, error) = dispatch::classify(result, &key);
+        if let Some(e) = &error {
+            tracing::warn!(routing_key = %key, error = %e, "response handler failed");
+        }
+        if let Some(info) = report {
+            match error {
+                None => shared2.observer.success(info, start.elapsed()),
+                Some(e) => shared2.observer.failure(e, info, start.elapsed()),
+            }
+        }
+    });
+}
