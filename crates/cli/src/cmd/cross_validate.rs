@@ -1,0 +1,79 @@
+//! `messaging cross-validate FILE...`: the topologies together, each error line naming the
+//! file it comes from.
+
+use std::path::PathBuf;
+
+use messaging_spec::{Topology, ValidationError, ValidationErrors, validate_topologies};
+
+use crate::input::{Loaded, load_all};
+use crate::output::{Outcome, prefixed};
+
+/// Reads `files` and validates them together.
+pub(crate) fn run(files: Vec<PathBuf>, verbose: bool) -> Outcome {
+    let loaded = match load_all(files) {
+        Ok(loaded) => loaded,
+        Err(e) => return e.into(),
+    };
+    if let Err(errors) = check(&loaded) {
+        return Outcome::Invalid(errors);
+    }
+    Outcome::Valid {
+        details: verbose.then(|| summary(&loaded)),
+    }
+}
+
+/// Cross-validates, returning the error lines, each prefixed with its file.
+pub(crate) fn check(loaded: &[Loaded]) -> Result<(), Vec<String>> {
+    let topologies: Vec<Topology> = loaded.iter().map(|l| l.topology.clone()).collect();
+    validate_topologies(&topologies).map_err(|errors| attribute(loaded, &errors))
+}
+
+/// Prefixes every error's lines with the file of the topology at fault.
+fn attribute(loaded: &[Loaded], errors: &ValidationErrors) -> Vec<String> {
+    // Per-service failures arrive one per failing topology, in input order, so each claims
+    // the next unclaimed topology with its service name.
+    let mut claimed = vec![false; loaded.len()];
+    let mut lines = Vec::new();
+    for error in errors {
+        let owner = match error {
+            ValidationError::InService { service, .. } => {
+                let found = (0..loaded.len())
+                    .find(|&i| !claimed[i] && loaded[i].topology.service_name == *service);
+                if let Some(i) = found {
+                    claimed[i] = true;
+                }
+                found
+            }
+            ValidationError::NoPublisher {
+                service,
+                routing_key,
+                exchange,
+            } => loaded.iter().position(|l| {
+                l.topology.service_name == *service
+                    && l.topology
+                        .endpoints
+                        .iter()
+                        .any(|ep| ep.routing_key == *routing_key && ep.exchange_name == *exchange)
+            }),
+            _ => None,
+        };
+        match owner.and_then(|i| loaded.get(i)) {
+            Some(l) => lines.extend(prefixed(&l.input, error)),
+            None => lines.extend(crate::output::error_lines(&error.to_string()).map(str::to_owned)),
+        }
+    }
+    lines
+}
+
+fn summary(loaded: &[Loaded]) -> String {
+    let names: Vec<&str> = loaded
+        .iter()
+        .map(|l| l.topology.service_name.as_str())
+        .collect();
+    let endpoints: usize = loaded.iter().map(|l| l.topology.endpoints.len()).sum();
+    format!(
+        "{} services ({}), {endpoints} endpoints OK",
+        loaded.len(),
+        names.join(", ")
+    )
+}

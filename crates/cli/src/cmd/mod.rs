@@ -1,0 +1,6 @@
+//! One module per subcommand; each turns its arguments into an [`Outcome`](crate::output::Outcome).
+
+pub(crate) mod check_fixtures;
+pub(crate) mod cross_validate;
+pub(crate) mod validate;
+pub(crate) mod visualize;

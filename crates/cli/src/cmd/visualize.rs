@@ -1,0 +1,57 @@
+//! `messaging visualize FILE...`: the Mermaid diagram, optionally as an HTML page too.
+
+use std::path::PathBuf;
+
+use messaging_spec::{Topology, mermaid};
+
+use crate::cmd::cross_validate;
+use crate::error::CliError;
+use crate::html;
+use crate::input::load_all;
+use crate::output::Outcome;
+
+/// Where to write the HTML page and where it loads Mermaid from.
+#[derive(Debug, Clone)]
+pub(crate) struct HtmlPage {
+    /// The page's path.
+    pub(crate) path: PathBuf,
+    /// The URL of Mermaid's ES-module build.
+    pub(crate) mermaid_src: String,
+}
+
+/// Reads `files`, validates them together unless told not to, and draws them.
+pub(crate) fn run(files: Vec<PathBuf>, validate: bool, page: Option<&HtmlPage>) -> Outcome {
+    let loaded = match load_all(files) {
+        Ok(loaded) => loaded,
+        Err(e) => return e.into(),
+    };
+    if validate {
+        if let Err(errors) = cross_validate::check(&loaded) {
+            return Outcome::Invalid(errors);
+        }
+    }
+    let topologies: Vec<Topology> = loaded.into_iter().map(|l| l.topology).collect();
+    let diagram = mermaid(&topologies);
+    if let Some(page) = page {
+        if let Err(e) = write_page(page, &topologies, &diagram) {
+            return e.into();
+        }
+        // stderr, so stdout stays exactly the diagram (or its JSON wrapper).
+        eprintln!("wrote {}", page.path.display());
+    }
+    Outcome::Diagram(diagram)
+}
+
+fn write_page(page: &HtmlPage, topologies: &[Topology], diagram: &str) -> Result<(), CliError> {
+    let services: Vec<&str> = topologies
+        .iter()
+        .map(|t| t.service_name.as_str())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let title = format!("Messaging topology: {}", services.join(", "));
+    let text = html::page(&title, diagram, &page.mermaid_src);
+    std::fs::write(&page.path, text).map_err(|source| CliError::WriteHtml {
+        path: page.path.clone(),
+        source,
+    })
+}

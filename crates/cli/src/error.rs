@@ -1,0 +1,57 @@
+//! The CLI's error type: everything that stops a command before validation can speak.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::input::Input;
+
+/// A failure that is not a validation finding. Its text names the file at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum CliError {
+    /// An input could not be read.
+    #[error("reading {input}: {source}")]
+    Read {
+        /// The file (or stdin).
+        input: Input,
+        /// The I/O failure.
+        #[source]
+        source: io::Error,
+    },
+    /// An input was not a topology.
+    #[error("parsing {input}: {source}")]
+    Parse {
+        /// The file (or stdin).
+        input: Input,
+        /// The JSON failure.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A fixture file was not JSON at all.
+    #[error("{}: invalid JSON: {source}", .path.display())]
+    InvalidJson {
+        /// The fixture file.
+        path: PathBuf,
+        /// The JSON failure.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A fixture directory could not be listed.
+    #[error("reading directory {}: {source}", .dir.display())]
+    ReadDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: io::Error,
+    },
+    /// The HTML page could not be written.
+    #[error("writing {}: {source}", .path.display())]
+    WriteHtml {
+        /// The page's path.
+        path: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: io::Error,
+    },
+}

@@ -1,0 +1,184 @@
+//! Reporting a command's outcome as text or JSON, and the exit code that goes with it.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::error::CliError;
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// `OK` / `OK: <details>`, or one `ERROR: <line>` per error line.
+    #[default]
+    Text,
+    /// `{"ok": …, "errors": […], "details": "…"}`, indented two spaces.
+    Json,
+}
+
+/// What a command found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Everything was valid; `details` is shown with `--verbose`.
+    Valid {
+        /// The success summary, if any.
+        details: Option<String>,
+    },
+    /// A Mermaid diagram to print.
+    Diagram(String),
+    /// Something was invalid or unreadable: one entry per error line.
+    Invalid(Vec<String>),
+}
+
+impl Outcome {
+    /// An invalid outcome from error text: one entry per non-blank line, trimmed.
+    pub(crate) fn invalid(errors: &impl fmt::Display) -> Self {
+        Self::Invalid(
+            error_lines(&errors.to_string())
+                .map(str::to_owned)
+                .collect(),
+        )
+    }
+
+    /// An invalid outcome for the errors of one file: every line is prefixed `<file>: `.
+    pub(crate) fn invalid_in(file: &impl fmt::Display, errors: &impl fmt::Display) -> Self {
+        Self::Invalid(prefixed(file, errors))
+    }
+
+    /// 0 when valid, 1 otherwise (usage errors never get here: clap exits with 2).
+    pub(crate) fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Valid { .. } | Self::Diagram(_) => ExitCode::SUCCESS,
+            Self::Invalid(_) => ExitCode::FAILURE,
+        }
+    }
+
+    /// Prints the outcome in `format`.
+    pub(crate) fn write(&self, format: Format, out: &mut impl Write) -> io::Result<()> {
+        match format {
+            Format::Text => self.write_text(out),
+            Format::Json => {
+                match self {
+                    Self::Valid { details } => write_json(
+                        out,
+                        &Report {
+                            ok: true,
+                            errors: &[],
+                            details: details.as_deref(),
+                        },
+                    ),
+                    Self::Invalid(errors) => write_json(
+                        out,
+                        &Report {
+                            ok: false,
+                            errors,
+                            details: None,
+                        },
+                    ),
+                    Self::Diagram(diagram) => write_json(out, &DiagramReport { ok: true, diagram }),
+                }?;
+                // Go's JSON encoder ends its output with a newline.
+                writeln!(out)
+            }
+        }
+    }
+
+    fn write_text(&self, out: &mut impl Write) -> io::Result<()> {
+        match self {
+            Self::Valid { details: None } => writeln!(out, "OK"),
+            Self::Valid {
+                details: Some(details),
+            } => writeln!(out, "OK: {details}"),
+            Self::Diagram(diagram) => out.write_all(diagram.as_bytes()),
+            Self::Invalid(errors) => errors.iter().try_for_each(|e| writeln!(out, "ERROR: {e}")),
+        }
+    }
+}
+
+impl From<CliError> for Outcome {
+    fn from(e: CliError) -> Self {
+        Self::invalid(&e)
+    }
+}
+
+/// The lines of `errors` (split on newlines, trimmed, blanks dropped), each prefixed `<file>: `.
+pub(crate) fn prefixed(file: &impl fmt::Display, errors: &impl fmt::Display) -> Vec<String> {
+    error_lines(&errors.to_string())
+        .map(|l| format!("{file}: {l}"))
+        .collect()
+}
+
+/// The non-blank lines of `text`, trimmed.
+pub(crate) fn error_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split('\n').map(str::trim).filter(|l| !l.is_empty())
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    ok: bool,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    errors: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct DiagramReport<'a> {
+    ok: bool,
+    diagram: &'a str,
+}
+
+fn write_json(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(outcome: &Outcome, format: Format) -> String {
+        let mut buf = Vec::new();
+        assert!(outcome.write(format, &mut buf).is_ok());
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    #[test]
+    fn text_forms() {
+        assert_eq!(
+            render(&Outcome::Valid { details: None }, Format::Text),
+            "OK\n"
+        );
+        let verbose = Outcome::Valid {
+            details: Some("orders: 2 endpoints OK".to_owned()),
+        };
+        assert_eq!(
+            render(&verbose, Format::Text),
+            "OK: orders: 2 endpoints OK\n"
+        );
+        let bad = Outcome::invalid(&"a.json: x\n  b.json: y  \n\n");
+        assert_eq!(
+            render(&bad, Format::Text),
+            "ERROR: a.json: x\nERROR: b.json: y\n"
+        );
+        let diagram = Outcome::Diagram("graph LR\n".to_owned());
+        assert_eq!(render(&diagram, Format::Text), "graph LR\n");
+    }
+
+    #[test]
+    fn json_forms_omit_empty_fields() {
+        assert_eq!(
+            render(&Outcome::Valid { details: None }, Format::Json),
+            "{\n  \"ok\": true\n}\n"
+        );
+        assert_eq!(
+            render(&Outcome::invalid(&"e1\ne2"), Format::Json),
+            "{\n  \"ok\": false,\n  \"errors\": [\n    \"e1\",\n    \"e2\"\n  ]\n}\n"
+        );
+        assert_eq!(
+            render(&Outcome::Diagram("graph LR\n".to_owned()), Format::Json),
+            "{\n  \"ok\": true,\n  \"diagram\": \"graph LR\\n\"\n}\n"
+        );
+    }
+}
