@@ -1,0 +1,96 @@
+//! Learning the ports a server picked, and picking free ones ourselves.
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::Path;
+
+use crate::error::TestkitError;
+
+/// The ports a running server listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ports {
+    pub(crate) client: u16,
+    pub(crate) monitoring: u16,
+}
+
+/// Reads the ports file `nats-server` writes once it listens
+/// (`<executable>_<pid>.ports` in `ports_file_dir`).
+///
+/// `None` while the file is missing or still being written.
+pub(crate) fn read_ports_file(dir: &Path, pid: u32) -> Result<Option<Ports>, TestkitError> {
+    let suffix = format!("_{pid}.ports");
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| TestkitError::io(format!("listing {}", dir.display()), e))?;
+    let Some(path) = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().ends_with(&suffix))
+        })
+    else {
+        return Ok(None);
+    };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    Ok(parse_ports(&text))
+}
+
+/// Parses `{"nats":["nats://127.0.0.1:4222"],"monitoring":["http://127.0.0.1:8222"]}`.
+fn parse_ports(text: &str) -> Option<Ports> {
+    let json: serde_json::Value = serde_json::from_str(text).ok()?;
+    let port_of = |key: &str| -> Option<u16> {
+        let url = json.get(key)?.get(0)?.as_str()?;
+        url.rsplit_once(':')?.1.parse().ok()
+    };
+    Some(Ports {
+        client: port_of("nats")?,
+        monitoring: port_of("monitoring")?,
+    })
+}
+
+/// Finds `count` distinct free loopback ports.
+///
+/// The listeners are held together so the ports differ, then released for
+/// the server to bind. Another process could take one in between; callers
+/// retry when the server then fails to start.
+pub(crate) fn free_ports(count: usize) -> Result<Vec<u16>, TestkitError> {
+    let listeners = (0..count)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TestkitError::io("reserving loopback ports", e))?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TestkitError::io("reading a reserved port", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Ports, free_ports, parse_ports};
+
+    #[test]
+    fn parses_ports_file() {
+        let text = r#"{"nats":["nats://127.0.0.1:34321"],"monitoring":["http://127.0.0.1:37513"],"cluster":["nats://127.0.0.1:15000"]}"#;
+        assert_eq!(
+            parse_ports(text),
+            Some(Ports {
+                client: 34321,
+                monitoring: 37513
+            })
+        );
+        assert_eq!(parse_ports(r#"{"nats":["nats://127.0.0.1:1"]"#), None);
+        assert_eq!(parse_ports(r#"{"nats":["nats://127.0.0.1:1"]}"#), None);
+    }
+
+    #[test]
+    fn free_ports_are_distinct() -> Result<(), crate::TestkitError> {
+        let mut ports = free_ports(5)?;
+        ports.sort_unstable();
+        ports.dedup();
+        assert_eq!(ports.len(), 5);
+        assert!(ports.iter().all(|p| *p != 0));
+        Ok(())
+    }
+}
