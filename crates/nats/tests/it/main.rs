@@ -1,0 +1,5 @@
+//! Integration tests of messaging-nats against a real nats-server.
+
+mod patterns;
+mod support;
+mod wire;

@@ -1,0 +1,1 @@
+//! One test per spec pattern, against a real nats-server.

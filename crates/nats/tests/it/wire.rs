@@ -1,0 +1,1 @@
+//! The wire format, checked with a raw async-nats client.
