@@ -377,7 +377,8 @@ mod tests {
         assert_eq!(m.timestamp_rfc3339(), "2025-06-15T12:30:00+02:00");
         let json = serde_json::to_value(&m)?;
         assert_eq!(json["timestamp"], "2025-06-15T12:30:00+02:00");
-        let m: Metadata = serde_json::from_str(r#"{"timestamp":"2026-01-01T00:00:00.123456789Z"}"#)?;
+        let m: Metadata =
+            serde_json::from_str(r#"{"timestamp":"2026-01-01T00:00:00.123456789Z"}"#)?;
         assert_eq!(m.timestamp_rfc3339(), "2026-01-01T00:00:00.123456789Z");
         let m: Metadata = serde_json::from_str(r#"{"timestamp":""}"#)?;
         assert_eq!(m.timestamp, None);

@@ -228,7 +228,12 @@ pub struct BrokerConfig {
     #[serde(rename = "AMQPURL", alias = "amqpURL", alias = "amqpUrl", default)]
     pub amqp_url: String,
     /// RabbitMQ management URL, with credentials in its userinfo.
-    #[serde(rename = "ManagementURL", alias = "managementURL", alias = "managementUrl", default)]
+    #[serde(
+        rename = "ManagementURL",
+        alias = "managementURL",
+        alias = "managementUrl",
+        default
+    )]
     pub management_url: String,
     /// NATS URL.
     #[serde(rename = "NATSURL", alias = "natsURL", alias = "natsUrl", default)]

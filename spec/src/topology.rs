@@ -311,7 +311,8 @@ impl Topology {
 
 fn transport_or_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Transport>, D::Error> {
     let s: Option<String> = Option::deserialize(d)?;
-    Ok(s.filter(|s| !s.is_empty()).map(|s| Transport::from(s.as_str())))
+    Ok(s.filter(|s| !s.is_empty())
+        .map(|s| Transport::from(s.as_str())))
 }
 
 pub(crate) fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
@@ -365,7 +366,10 @@ mod tests {
     #[test]
     fn topology_transport_omitted_when_none() -> Result<(), serde_json::Error> {
         let t = Topology::new(None, "svc");
-        assert_eq!(serde_json::to_string(&t)?, r#"{"serviceName":"svc","endpoints":[]}"#);
+        assert_eq!(
+            serde_json::to_string(&t)?,
+            r#"{"serviceName":"svc","endpoints":[]}"#
+        );
         let t: Topology =
             serde_json::from_str(r#"{"transport":"","serviceName":"a","endpoints":[]}"#)?;
         assert_eq!(t.transport, None);
