@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Runs the official gomessaging TCK against messaging-tck-adapter on a fresh,
+# throwaway JetStream-enabled nats-server. See docs/tck.md.
+#
+# Usage: tck/run.sh [harness flags]     e.g. tck/run.sh -v -scenario fan-out
+#
+# Environment:
+#   NATS_SERVER_BIN          nats-server (>= 2.10) to use; default: the one on PATH
+#   MESSAGING_SPEC_TESTDATA  directory holding tck.json; default: <repo>/../shared/spec/testdata
+#   TCK_ADAPTER              run this adapter instead of building messaging-tck-adapter
+#   CARGO_TARGET_DIR         honoured as cargo does; reports and the harness go there too
+#
+# Exit status: the harness's (0 pass, 1 fail, 2 usage); 2 as well when a
+# prerequisite is missing or the broker does not come up.
+set -euo pipefail
+
+script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd -- "$script_dir/.." && pwd)
+target=${CARGO_TARGET_DIR:-$repo/target}
+# cargo runs from $repo below, so a relative CARGO_TARGET_DIR means $repo/...
+[[ $target == /* ]] || target=$repo/$target
+testdata=${MESSAGING_SPEC_TESTDATA:-$repo/../shared/spec/testdata}
+fixtures=$testdata/tck.json
+harness=$target/tck/tck-harness
+report_md=$target/tck-report.md
+report_json=$target/tck-report.json
+
+die() {
+	echo "tck/run.sh: $*" >&2
+	exit 2
+}
+
+[[ -f $fixtures ]] || die "fixtures not found: $fixtures (set MESSAGING_SPEC_TESTDATA)"
+command -v go >/dev/null || die "go not found on PATH"
+
+nats_bin=${NATS_SERVER_BIN:-$(command -v nats-server || true)}
+[[ -n $nats_bin && -x $nats_bin ]] || die "nats-server not found: put it on PATH or set NATS_SERVER_BIN"
+nats_version=$("$nats_bin" --version 2>&1 || true)
+[[ $nats_version =~ v([0-9]+)\.([0-9]+)\.[0-9]+ ]] || die "cannot read the nats-server version from: $nats_version"
+nats_version=${BASH_REMATCH[0]} major=${BASH_REMATCH[1]} minor=${BASH_REMATCH[2]}
+((major > 2 || (major == 2 && minor >= 10))) || die "nats-server >= 2.10 required, found: $nats_version"
+
+if [[ -n ${TCK_ADAPTER:-} ]]; then
+	adapter=$TCK_ADAPTER
+else
+	echo "==> cargo build --release -p messaging-tck-adapter" >&2
+	(cd "$repo" && cargo build --release -p messaging-tck-adapter)
+	adapter=$target/release/messaging-tck-adapter
+fi
+echo "==> go build (tck/runner) -> $harness" >&2
+mkdir -p "$target/tck"
+(cd "$repo/tck/runner" && go build -o "$harness" .)
+
+workdir=$(mktemp -d "${TMPDIR:-/tmp}/messaging-tck.XXXXXX")
+nats_pid=
+
+stop_nats() {
+	[[ -n $nats_pid ]] || return 0
+	# The real server PID (from -P) differs from $! if a wrapper did not exec.
+	local pid=$nats_pid
+	[[ -s $workdir/nats.pid ]] && pid=$(<"$workdir/nats.pid")
+	kill "$pid" 2>/dev/null || true
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$nats_pid" 2>/dev/null || true
+	nats_pid=
+}
+cleanup() {
+	stop_nats
+	rm -rf -- "$workdir"
+}
+harness_pid=
+# Bash runs traps only between foreground commands, so the harness runs in
+# the background and a signal (e.g. from `timeout`) stops it at once; the
+# adapter then sees stdin EOF and exits.
+on_signal() {
+	[[ -z $harness_pid ]] || kill "$harness_pid" 2>/dev/null || true
+	exit "$1"
+}
+trap cleanup EXIT
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
+
+# -p -1: the server binds a free port itself and reports it in the ports file,
+# so there is no window in which another process can take a pre-picked port.
+"$nats_bin" -a 127.0.0.1 -p -1 -js -sd "$workdir/store" \
+	-P "$workdir/nats.pid" --ports_file_dir "$workdir" >"$workdir/nats.log" 2>&1 &
+nats_pid=$!
+
+# Ready = the ports file is written (after the listeners are up) and a client
+# connection gets an INFO line announcing JetStream. Bounded: 10 s.
+NATS_URL=
+for _ in $(seq 100); do
+	if ! kill -0 "$nats_pid" 2>/dev/null; then
+		cat "$workdir/nats.log" >&2
+		die "nats-server exited during startup"
+	fi
+	ports_file=$(compgen -G "$workdir/nats-server*.ports" | head -n1 || true)
+	if [[ -n $ports_file ]]; then
+		url=$(grep -o 'nats://[^"]*' "$ports_file" | head -n1 || true)
+		hostport=${url#nats://}
+		info=
+		if [[ -n $hostport ]] && { exec 9<>"/dev/tcp/${hostport%:*}/${hostport##*:}"; } 2>/dev/null; then
+			read -r -t 2 info <&9 || true
+			exec 9>&-
+		fi
+		if [[ $info == INFO* && $info == *'"jetstream":true'* ]]; then
+			NATS_URL=$url
+			break
+		fi
+	fi
+	sleep 0.1
+done
+if [[ -z $NATS_URL ]]; then
+	cat "$workdir/nats.log" >&2
+	die "nats-server did not become ready within 10 s"
+fi
+export NATS_URL
+echo "==> nats-server $nats_version with JetStream at $NATS_URL" >&2
+
+rm -f -- "$report_md" "$report_json"
+status=0
+"$harness" -adapter "$adapter" -fixtures "$fixtures" \
+	-report-md "$report_md" -report-json "$report_json" "$@" &
+harness_pid=$!
+wait "$harness_pid" || status=$?
+harness_pid=
+
+if [[ -f $report_md ]]; then
+	echo >&2
+	echo "==> report: $report_md" >&2
+	# The summary: result, skips and the scenario table.
+	sed -n '/^## \(Failures\|Coverage Matrix\)/q;p' "$report_md" >&2
+fi
+exit "$status"
