@@ -46,6 +46,16 @@ struct ClientSettings {
     api_prefix: Option<String>,
 }
 
+/// async-nats reports `Draining` only for a drain we asked for (close, failed start) and
+/// `Closed` only once a connection ends in order (running out of reconnects is a
+/// `ClientError` instead), so these two are routine, not warnings.
+fn is_orderly_shutdown(event: &async_nats::Event) -> bool {
+    matches!(
+        event,
+        async_nats::Event::Draining | async_nats::Event::Closed
+    )
+}
+
 /// Configures a [`Connection`]: settings and registrations in any order, validated
 /// together by [`start`](Self::start) before the broker is touched.
 ///
@@ -469,6 +479,9 @@ impl ConnectionBuilder {
                     async_nats::Event::SlowConsumer(sid) => {
                         tracing::warn!(%service, sid, "slow consumer: messages dropped");
                     }
+                    other if is_orderly_shutdown(&other) => {
+                        tracing::info!(%service, event = %other, "NATS connection event");
+                    }
                     other => tracing::warn!(%service, event = %other, "NATS connection event"),
                 }
             }
@@ -593,5 +606,23 @@ impl ConnectionBuilder {
             topology: plan.topology,
             publishers: plan.publishers,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_nats::{ClientError, Event};
+
+    use super::is_orderly_shutdown;
+
+    #[test]
+    fn only_our_own_shutdown_is_routine() {
+        assert!(is_orderly_shutdown(&Event::Draining));
+        assert!(is_orderly_shutdown(&Event::Closed));
+        assert!(!is_orderly_shutdown(&Event::Disconnected));
+        assert!(!is_orderly_shutdown(&Event::LameDuckMode));
+        assert!(!is_orderly_shutdown(&Event::ClientError(
+            ClientError::MaxReconnects
+        )));
     }
 }

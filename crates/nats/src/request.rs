@@ -112,14 +112,18 @@ async fn handle(shared: &Shared, plan: &RequestPlan, msg: async_nats::Message) {
     }
 }
 
-/// What the caller sees for a failed request: the spec's `{"error": "<text>"}`.
-fn error_body(error: Option<&Error>) -> Bytes {
-    let text = match error {
+/// The error text a caller sees: the handler's own error, as Go replies it.
+fn error_text(error: Option<&Error>) -> String {
+    match error {
         Some(Error::Handler { source, .. }) => source.to_string(),
         Some(other) => other.to_string(),
         None => "unknown error".to_owned(),
-    };
-    Bytes::from(serde_json::json!({ "error": text }).to_string())
+    }
+}
+
+/// What the caller sees for a failed request: the spec's `{"error": "<text>"}`.
+fn error_body(error: Option<&Error>) -> Bytes {
+    Bytes::from(serde_json::json!({ "error": error_text(error) }).to_string())
 }
 
 /// Replies carry CloudEvents attributes (extra headers are harmless to Go callers, which
@@ -139,7 +143,8 @@ fn reply_headers(service: &str, key: &str, error: Option<&Error>) -> Result<Head
             Error::Handler { retry: false, .. } => "400",
             _ => "500",
         };
-        let text = e.to_string().replace(['\r', '\n'], " ");
+        // Same text as the body, so callers see one message whichever they read.
+        let text = error_text(Some(e)).replace(['\r', '\n'], " ");
         map.insert(
             headers::name(SERVICE_ERROR)?,
             headers::value(SERVICE_ERROR, &text)?,
@@ -163,6 +168,23 @@ mod tests {
             "Billing.Charge"
         );
         assert_eq!(routing_key("billing", "other.request.x"), "other.request.x");
+    }
+
+    #[test]
+    fn error_header_matches_the_body_text() -> Result<()> {
+        let e = Error::Handler {
+            routing_key: "Billing.Charge".into(),
+            retry: false,
+            source: "amount must be positive".into(),
+        };
+        let h = reply_headers("billing", "Billing.Charge", Some(&e))?;
+        let header = h.get(SERVICE_ERROR).map(|v| v.as_str().to_owned());
+        assert_eq!(header.as_deref(), Some("amount must be positive"));
+        assert_eq!(
+            error_body(Some(&e)),
+            Bytes::from(r#"{"error":"amount must be positive"}"#)
+        );
+        Ok(())
     }
 
     #[test]
