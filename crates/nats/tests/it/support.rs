@@ -10,7 +10,11 @@ use messaging_nats::async_nats::{self, jetstream};
 use messaging_nats::{Connection, ConnectionBuilder};
 use messaging_spec::{ConsumableEvent, HandlerError};
 use messaging_testkit::NatsServer;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+
+/// What tests return, so they can use `?` on any error.
+pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 /// Bound on every wait for something that must happen.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -140,17 +144,29 @@ pub fn forward_to<T: Send + 'static>(tx: mpsc::UnboundedSender<ConsumableEvent<T
     })
 }
 
-/// The durable consumer names on `stream`, sorted.
-pub async fn durable_names(js: &jetstream::Context, stream: &str) -> Vec<String> {
+/// Every consumer on `stream` as the server reports it (durable and ephemeral).
+pub async fn consumer_infos(
+    js: &jetstream::Context,
+    stream: &str,
+) -> Vec<jetstream::consumer::Info> {
     use futures::TryStreamExt;
     let s = match js.get_stream(stream).await {
         Ok(s) => s,
         Err(e) => panic!("get stream {stream}: {e}"),
     };
-    let mut names: Vec<String> = match s.consumer_names().try_collect().await {
-        Ok(n) => n,
+    match s.consumers().try_collect().await {
+        Ok(c) => c,
         Err(e) => panic!("list consumers of {stream}: {e}"),
-    };
+    }
+}
+
+/// The durable consumer names on `stream`, sorted (ephemeral consumers left out).
+pub async fn durable_names(js: &jetstream::Context, stream: &str) -> Vec<String> {
+    let mut names: Vec<String> = consumer_infos(js, stream)
+        .await
+        .into_iter()
+        .filter_map(|i| i.config.durable_name)
+        .collect();
     names.sort();
     names
 }
@@ -186,4 +202,80 @@ pub async fn stream_info(js: &jetstream::Context, stream: &str) -> jetstream::st
         Ok(i) => i.clone(),
         Err(e) => panic!("stream info {stream}: {e}"),
     }
+}
+
+/// The names of every stream on the server, sorted.
+pub async fn stream_names(js: &jetstream::Context) -> Vec<String> {
+    use futures::TryStreamExt;
+    let mut names: Vec<String> = match js.stream_names().try_collect().await {
+        Ok(n) => n,
+        Err(e) => panic!("list streams: {e}"),
+    };
+    names.sort();
+    names
+}
+
+/// Polls `check` until it yields `Some` (every 50 ms, within [`TIMEOUT`]); panics with
+/// `what` when it never does. For broker state that has no event to wait on.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("{what}: not reached within {TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until consumer `name` on `stream` has nothing pending and nothing awaiting an
+/// ack (acks are fire-and-forget, so the server may lag the handler), then returns its info.
+pub async fn settled(
+    js: &jetstream::Context,
+    stream: &str,
+    name: &str,
+) -> jetstream::consumer::Info {
+    eventually(&format!("consumer {name} on {stream} settled"), || async {
+        let info = consumer_info(js, stream, name).await;
+        (info.num_pending == 0 && info.num_ack_pending == 0).then_some(info)
+    })
+    .await
+}
+
+/// An event body used across tests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCreated {
+    /// Order id.
+    pub id: u64,
+    /// What was ordered.
+    pub item: String,
+}
+
+/// A numbered message, to check which ones arrived and in what order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seq {
+    /// Position in what the test published.
+    pub n: u32,
+}
+
+/// A request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charge {
+    /// Amount.
+    pub cents: u64,
+}
+
+/// A typed reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// Amount charged.
+    pub cents: u64,
+    /// Who answered.
+    pub by: String,
 }
