@@ -20,7 +20,8 @@ use tracing::Instrument;
 use crate::connection::{Connection, Shared};
 use crate::consumer::{self, GroupRuntime};
 use crate::error::{Error, Result};
-use crate::health::HealthTracker;
+use crate::health::{ConnectionEvents, HealthTracker};
+use crate::metrics::Instruments;
 use crate::observe::Observer;
 use crate::options::{ConsumerOptions, StreamConfig, Timing};
 use crate::plan::{self, Plan};
@@ -44,16 +45,6 @@ struct ClientSettings {
     connection_timeout: Option<Duration>,
     domain: Option<String>,
     api_prefix: Option<String>,
-}
-
-/// async-nats reports `Draining` only for a drain we asked for (close, failed start) and
-/// `Closed` only once a connection ends in order (running out of reconnects is a
-/// `ClientError` instead), so these two are routine, not warnings.
-fn is_orderly_shutdown(event: &async_nats::Event) -> bool {
-    matches!(
-        event,
-        async_nats::Event::Draining | async_nats::Event::Closed
-    )
 }
 
 /// Configures a [`Connection`]: settings and registrations in any order, validated
@@ -93,6 +84,9 @@ pub struct ConnectionBuilder {
     errors: Option<mpsc::Sender<ErrorNotification>>,
     span: Option<tracing::Span>,
     setups: Vec<Setup>,
+    metrics: MetricsSetting,
+    health_interval: Duration,
+    events: Arc<ConnectionEvents>,
 }
 
 impl std::fmt::Debug for ConnectionBuilder {
@@ -112,8 +106,8 @@ impl std::fmt::Debug for ConnectionBuilder {
 
 impl ConnectionBuilder {
     pub(crate) fn new(service: impl Into<String>) -> Self {
+        let service = service.into();
         Self {
-            service: service.into(),
             urls: Vec::new(),
             client: ClientSettings::default(),
             timing: Timing::default(),
@@ -124,6 +118,10 @@ impl ConnectionBuilder {
             errors: None,
             span: None,
             setups: Vec::new(),
+            metrics: MetricsSetting::default(),
+            health_interval: crate::health::DEFAULT_INTERVAL,
+            events: Arc::new(ConnectionEvents::new(&service)),
+            service,
         }
     }
 
@@ -314,6 +312,31 @@ impl ConnectionBuilder {
         self
     }
 
+    /// Registers this connection's Prometheus metrics on `registry` when it starts
+    /// (`start` fails if they are already registered there; to report several connections
+    /// on one registry, use [`shared_metrics`](Self::shared_metrics)).
+    #[cfg(feature = "metrics")]
+    pub fn metrics(mut self, registry: &prometheus::Registry) -> Self {
+        self.metrics = MetricsSetting::Register(registry.clone());
+        self
+    }
+
+    /// Reports to an already registered [`Metrics`](crate::Metrics) set, which several
+    /// connections may share.
+    #[cfg(feature = "metrics")]
+    pub fn shared_metrics(mut self, metrics: &crate::Metrics) -> Self {
+        self.metrics = MetricsSetting::Shared(metrics.clone());
+        self
+    }
+
+    /// How often consumers are probed on the server for [`Connection::health`] and the
+    /// lag gauges refreshed (default 5 s). A consumer unconfirmed for three intervals is
+    /// stale, so the connection is not ready.
+    pub fn health_check_interval(mut self, interval: Duration) -> Self {
+        self.health_interval = interval;
+        self
+    }
+
     // ---- registrations ------------------------------------------------------------------
 
     /// Adds one registration.
@@ -470,21 +493,10 @@ impl ConnectionBuilder {
         if let Some(t) = c.connection_timeout {
             o = o.connection_timeout(t);
         }
-        let service = self.service.clone();
+        let events = Arc::clone(&self.events);
         o.event_callback(move |event| {
-            let service = service.clone();
-            async move {
-                match event {
-                    async_nats::Event::Connected => tracing::info!(%service, "connected to NATS"),
-                    async_nats::Event::SlowConsumer(sid) => {
-                        tracing::warn!(%service, sid, "slow consumer: messages dropped");
-                    }
-                    other if is_orderly_shutdown(&other) => {
-                        tracing::info!(%service, event = %other, "NATS connection event");
-                    }
-                    other => tracing::warn!(%service, event = %other, "NATS connection event"),
-                }
-            }
+            let events = Arc::clone(&events);
+            async move { events.on_event(&event) }
         })
     }
 
@@ -496,6 +508,12 @@ impl ConnectionBuilder {
     /// stream, consumer or subscription failures (the connection is closed again).
     pub async fn start(mut self) -> Result<Connection> {
         let plan = self.validate()?;
+        if self.health_interval.is_zero() {
+            return Err(Error::InvalidConfig(
+                "health check interval must be positive".to_owned(),
+            ));
+        }
+        self.metrics = std::mem::take(&mut self.metrics).register()?;
         let creds = self.client.credentials_file.take();
         let domain = self.client.domain.take();
         let api_prefix = self.client.api_prefix.take();
@@ -551,23 +569,29 @@ impl ConnectionBuilder {
             let cfg = Plan::stream_config(&self.stream_defaults, &self.stream_configs, stream);
             crate::stream::ensure(&js, stream, &cfg).await?;
         }
+        let instruments = self.metrics.instruments(plan.service.as_str());
+        let observer = Observer::new(self.notifications, self.errors);
+        #[cfg(feature = "metrics")]
+        let observer = observer.with_drop_metric(instruments.dropped_notifications());
         let shared = Arc::new(Shared {
             service: plan.service.clone(),
             client,
             js,
             timing: self.timing.clone(),
-            observer: Observer::new(self.notifications, self.errors),
-            health: HealthTracker::default(),
+            observer,
+            health: HealthTracker::new(self.health_interval),
+            metrics: instruments,
             responses: plan.responses,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
             closed: AtomicBool::new(false),
         });
+        self.events.attach(&shared);
         let mut runtimes = Vec::with_capacity(plan.groups.len());
         for group in plan.groups {
             let consumer = consumer::create(&shared, &group).await?;
             let label = group.label(&plan.service);
-            shared.health.register(&label);
+            shared.health.register(&label, group.stream.as_str());
             let stream_config =
                 Plan::stream_config(&self.stream_defaults, &self.stream_configs, &group.stream);
             tracing::info!(parent: &span, consumer = %label, stream = group.stream.as_str(), filters = ?group.filters, "started JetStream consumer");
@@ -597,6 +621,7 @@ impl ConnectionBuilder {
         for (rt, consumer) in runtimes {
             tokio::spawn(rt.run(consumer).instrument(span.clone()));
         }
+        tokio::spawn(crate::health::monitor(Arc::clone(&shared)).instrument(span.clone()));
         for (req, sub) in subscriptions {
             tokio::spawn(request::run(Arc::clone(&shared), req, sub).instrument(span.clone()));
         }
@@ -609,20 +634,37 @@ impl ConnectionBuilder {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use async_nats::{ClientError, Event};
+/// Where the connection's metrics go.
+#[derive(Default)]
+enum MetricsSetting {
+    #[default]
+    Off,
+    #[cfg(feature = "metrics")]
+    Register(prometheus::Registry),
+    #[cfg(feature = "metrics")]
+    Shared(crate::Metrics),
+}
 
-    use super::is_orderly_shutdown;
+impl MetricsSetting {
+    /// Registers on the registry, if one was given.
+    fn register(self) -> Result<Self> {
+        match self {
+            #[cfg(feature = "metrics")]
+            Self::Register(registry) => crate::Metrics::register(&registry).map(Self::Shared),
+            other => Ok(other),
+        }
+    }
 
-    #[test]
-    fn only_our_own_shutdown_is_routine() {
-        assert!(is_orderly_shutdown(&Event::Draining));
-        assert!(is_orderly_shutdown(&Event::Closed));
-        assert!(!is_orderly_shutdown(&Event::Disconnected));
-        assert!(!is_orderly_shutdown(&Event::LameDuckMode));
-        assert!(!is_orderly_shutdown(&Event::ClientError(
-            ClientError::MaxReconnects
-        )));
+    #[cfg(feature = "metrics")]
+    fn instruments(&self, service: &str) -> Instruments {
+        match self {
+            Self::Shared(m) => Instruments::new(Some(m), service),
+            _ => Instruments::new(None, service),
+        }
+    }
+
+    #[cfg(not(feature = "metrics"))]
+    fn instruments(&self, _service: &str) -> Instruments {
+        Instruments
     }
 }

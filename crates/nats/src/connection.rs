@@ -11,7 +11,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::builder::ConnectionBuilder;
 use crate::error::{Error, Result};
-use crate::health::HealthTracker;
+use crate::health::{Health, HealthTracker};
+use crate::metrics::Instruments;
 use crate::observe::Observer;
 use crate::options::Timing;
 use crate::plan::ResponsePlan;
@@ -26,6 +27,7 @@ pub(crate) struct Shared {
     pub(crate) timing: Timing,
     pub(crate) observer: Observer,
     pub(crate) health: HealthTracker,
+    pub(crate) metrics: Instruments,
     pub(crate) responses: Vec<ResponsePlan>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tracker: TaskTracker,
@@ -143,6 +145,26 @@ impl Connection {
     #[must_use]
     pub fn client(&self) -> &async_nats::Client {
         &self.shared.client
+    }
+
+    /// The connection's health: connected, consumers bound and fetching, or degraded
+    /// with the reasons. Cheap (no I/O); consumers are probed in the background at the
+    /// builder's [`health_check_interval`](crate::ConnectionBuilder::health_check_interval).
+    #[must_use]
+    pub fn health(&self) -> Health {
+        let shared = &self.shared;
+        shared.health.health(
+            &shared.client.connection_state(),
+            shared.closed.load(Ordering::Acquire),
+            Instant::now(),
+        )
+    }
+
+    /// True only when connected and every consumer is bound and was confirmed within
+    /// three health-check intervals. Suits a `/ready` endpoint.
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.health().is_ready()
     }
 
     /// How many notifications were dropped because their channel was full.

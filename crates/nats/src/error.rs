@@ -163,6 +163,9 @@ pub enum Error {
     /// The connection was closed.
     #[error("connection closed")]
     Closed,
+    /// Registering metrics failed, e.g. the names are already registered on that registry.
+    #[error("failed to register metrics: {0}")]
+    Metrics(#[source] BoxError),
     /// A name or routing key was invalid.
     #[error(transparent)]
     Spec(#[from] messaging_spec::Error),

@@ -39,6 +39,11 @@ mod erased;
 mod error;
 mod headers;
 mod health;
+#[cfg(feature = "metrics")]
+mod metrics;
+#[cfg(not(feature = "metrics"))]
+#[path = "metrics_off.rs"]
+mod metrics;
 mod observe;
 mod options;
 mod plan;
@@ -52,6 +57,15 @@ mod target;
 pub use builder::ConnectionBuilder;
 pub use connection::Connection;
 pub use error::{BoxError, Error, RequestFailure, Result};
+pub use health::{ConsumerHealth, Health, HealthProblem, HealthStatus};
+#[cfg(feature = "metrics")]
+#[doc(hidden)]
+pub use metrics::bench_record_consumed;
+#[cfg(feature = "metrics")]
+pub use metrics::{
+    Metrics, MetricsBuilder, PROCESSED_BUCKETS_MS, PUBLISH_BUCKETS_MS, REQUEST_BUCKETS_MS,
+    UNKNOWN_ROUTING_KEY,
+};
 pub use options::{ConsumerOptions, Storage, StreamConfig};
 pub use publisher::{Call, PendingAck, Publish, PublishReceipt, Publisher};
 pub use setup::Setup;
@@ -59,3 +73,5 @@ pub use target::PublishTarget;
 
 pub use async_nats;
 pub use messaging_spec;
+#[cfg(feature = "metrics")]
+pub use prometheus;

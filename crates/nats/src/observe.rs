@@ -15,6 +15,8 @@ pub(crate) struct Observer {
     pub(crate) notifications: Option<mpsc::Sender<Notification>>,
     pub(crate) errors: Option<mpsc::Sender<ErrorNotification>>,
     dropped: AtomicU64,
+    #[cfg(feature = "metrics")]
+    dropped_metric: Option<prometheus::IntCounter>,
 }
 
 impl Observer {
@@ -26,6 +28,23 @@ impl Observer {
             notifications,
             errors,
             dropped: AtomicU64::new(0),
+            #[cfg(feature = "metrics")]
+            dropped_metric: None,
+        }
+    }
+
+    /// Also counts drops in `nats_notifications_dropped`.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn with_drop_metric(mut self, counter: Option<prometheus::IntCounter>) -> Self {
+        self.dropped_metric = counter;
+        self
+    }
+
+    fn drop_one(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(c) = &self.dropped_metric {
+            c.inc();
         }
     }
 
@@ -35,10 +54,10 @@ impl Observer {
     }
 
     pub(crate) fn success(&self, info: DeliveryInfo, duration: Duration) {
-        if let Some(tx) = &self.notifications {
-            if tx.try_send(Notification::consumer(info, duration)).is_err() {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(tx) = &self.notifications
+            && tx.try_send(Notification::consumer(info, duration)).is_err()
+        {
+            self.drop_one();
         }
     }
 
@@ -46,7 +65,7 @@ impl Observer {
         if let Some(tx) = &self.errors {
             let n = ErrorNotification::consumer(Arc::new(error), info, duration);
             if tx.try_send(n).is_err() {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.drop_one();
             }
         }
     }

@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
@@ -19,6 +20,7 @@ use time::OffsetDateTime;
 use crate::connection::Shared;
 use crate::error::{Error, RequestFailure, Result};
 use crate::headers;
+use crate::metrics::{PublishRecorder, RequestResult};
 use crate::request::SERVICE_ERROR;
 use crate::target::PublishTarget;
 
@@ -133,6 +135,12 @@ impl Publisher {
         }
     }
 
+    fn recorder(&self, p: &Prepared) -> PublishRecorder {
+        self.shared
+            .metrics
+            .publish(self.target.destination(), &p.routing_key)
+    }
+
     fn subject(&self, key: &RoutingKey) -> String {
         match &*self.target {
             PublishTarget::Service(t) => {
@@ -170,6 +178,9 @@ struct Prepared {
     headers: HeaderMap,
     body: Bytes,
     id: String,
+    routing_key: String,
+    /// When the publish began, for the duration metrics.
+    started: Instant,
 }
 
 impl<'a> Publish<'a> {
@@ -241,6 +252,8 @@ impl<'a> Publish<'a> {
                 headers: headers::to_nats(all.iter_str())?,
                 body,
                 id,
+                routing_key: key.as_str().to_owned(),
+                started: Instant::now(),
             },
         ))
     }
@@ -352,7 +365,12 @@ impl IntoFuture for PendingAck {
                     Err(e) => Err(e),
                 };
                 match result {
-                    Ok(ack) => return Ok(receipt(&prepared, &ack)),
+                    Ok(ack) => {
+                        publisher
+                            .recorder(&prepared)
+                            .succeeded(prepared.started.elapsed());
+                        return Ok(receipt(&prepared, &ack));
+                    }
                     Err(e) if retryable(e.kind()) && attempt < timing.publish_attempts => {
                         let delay = timing.publish_retry_delay * 2u32.pow(attempt - 1);
                         tracing::warn!(subject = %prepared.subject, id = %prepared.id, attempt, error = %e, "publish not acknowledged; retrying with the same id");
@@ -361,6 +379,9 @@ impl IntoFuture for PendingAck {
                         pending = send_js(&publisher.shared, &prepared).await;
                     }
                     Err(e) => {
+                        publisher
+                            .recorder(&prepared)
+                            .failed(prepared.started.elapsed());
                         return Err(Error::Publish {
                             subject: prepared.subject,
                             attempts: attempt,
@@ -391,22 +412,20 @@ impl Publisher {
             .headers(p.headers)
             .payload(p.body)
             .timeout(Some(shared.timing.request_timeout));
-        let reply = shared
-            .client
-            .send_request(p.subject.clone(), request)
-            .await
-            .map_err(|e| {
-                let kind = match e.kind() {
-                    async_nats::RequestErrorKind::NoResponders => RequestFailure::NoResponders,
-                    async_nats::RequestErrorKind::TimedOut => RequestFailure::TimedOut,
-                    _ => RequestFailure::Other,
-                };
-                Error::Request {
-                    subject: p.subject.clone(),
-                    kind,
-                    source: Box::new(e),
-                }
-            })?;
+        let reply = shared.client.send_request(p.subject.clone(), request).await;
+        self.record_request(&p.routing_key, p.started, reply.as_ref());
+        let reply = reply.map_err(|e| {
+            let kind = match e.kind() {
+                async_nats::RequestErrorKind::NoResponders => RequestFailure::NoResponders,
+                async_nats::RequestErrorKind::TimedOut => RequestFailure::TimedOut,
+                _ => RequestFailure::Other,
+            };
+            Error::Request {
+                subject: p.subject.clone(),
+                kind,
+                source: Box::new(e),
+            }
+        })?;
         if let PublishTarget::Service(target) = &*self.target {
             crate::response::deliver(shared, target, &p.subject, &reply);
         }
@@ -420,6 +439,34 @@ impl Publisher {
             },
             reply,
         ))
+    }
+}
+
+impl Publisher {
+    /// Publish metrics (a reply counts as published) and, client side, request duration.
+    fn record_request(
+        &self,
+        routing_key: &str,
+        started: Instant,
+        reply: std::result::Result<&async_nats::Message, &async_nats::RequestError>,
+    ) {
+        let metrics = &self.shared.metrics;
+        if !metrics.enabled() {
+            return;
+        }
+        let elapsed = started.elapsed();
+        let result = match reply {
+            Ok(r) if remote_error(r).is_some() => RequestResult::RemoteError,
+            Ok(_) => RequestResult::Ok,
+            Err(_) => RequestResult::Error,
+        };
+        let recorder = metrics.publish(self.target.destination(), routing_key);
+        if reply.is_ok() {
+            recorder.succeeded(elapsed);
+        } else {
+            recorder.failed(elapsed);
+        }
+        metrics.request(self.target.destination(), routing_key, result, elapsed);
     }
 }
 

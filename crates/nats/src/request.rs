@@ -88,6 +88,8 @@ async fn handle(shared: &Shared, plan: &RequestPlan, msg: async_nats::Message) {
             (error_body(e.as_ref()), e)
         }
     };
+    // Counted before replying, so a caller that has its reply sees the count.
+    shared.metrics.request_handled(&key, error.is_none());
     if let Some(reply) = msg.reply {
         match reply_headers(service, &key, error.as_ref()) {
             Ok(h) => {

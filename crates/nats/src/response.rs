@@ -41,7 +41,11 @@ pub(crate) fn deliver(
     shared.tracker.spawn(async move {
         let start = Instant::now();
         let result = dispatch::run_guarded(fut, None, || async {}).await;
-        let (_, error) = dispatch::classify(result, &key);
+        let (outcome, error) = dispatch::classify(result, &key);
+        // As the reference's service request consumer: received, then ack or nak.
+        let recorder = shared2.metrics.consumer(shared2.service.as_str(), &key);
+        recorder.received(1);
+        recorder.settled(outcome, start.elapsed());
         if let Some(e) = &error {
             tracing::warn!(routing_key = %key, error = %e, "response handler failed");
         }

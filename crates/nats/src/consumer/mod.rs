@@ -100,6 +100,10 @@ impl GroupRuntime {
                 }
             };
             this.shared.health.fetching(&this.label, true);
+            // Just created, or confirmed by recover(): the server knows it.
+            this.shared
+                .health
+                .bound(&this.label, &consumer.cached_info().name);
             loop {
                 let permit = tokio::select! {
                     () = shutdown.cancelled() => break 'outer,
@@ -193,6 +197,8 @@ impl GroupRuntime {
             DeliveryInfo::new(self.label.as_str(), stream, key.as_str()).with_headers(raw_headers);
         let metadata = dispatch::metadata_for(&info.headers, &info);
         let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
+        let recorder = self.shared.metrics.consumer(&self.label, &key);
+        recorder.received(delivered);
         let report = self.shared.observer.wants().then(|| info.clone());
         let (outcome, error) = match self.group.routes.route(&key) {
             None => (
@@ -224,6 +230,7 @@ impl GroupRuntime {
             tracing::warn!(consumer = %self.label, routing_key = %key, error = %e, "ack failed");
         }
         let elapsed = start.elapsed();
+        recorder.settled(outcome, elapsed);
         match (&error, action) {
             (None, _) => {
                 tracing::debug!(consumer = %self.label, routing_key = %key, ?elapsed, "message processed");

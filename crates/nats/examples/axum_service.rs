@@ -1,0 +1,3 @@
+//! An axum service exposing `/metrics` and `/ready` beside its consumers (work in progress).
+
+fn main() {}
