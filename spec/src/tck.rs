@@ -178,9 +178,9 @@ pub struct RpcError {
 pub struct RpcResponse {
     /// The request id.
     pub id: i64,
-    /// The result, on success.
+    /// The result, on success, as raw JSON (written verbatim, so key order is kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<serde_json::Value>,
+    pub result: Option<Box<RawValue>>,
     /// The error, on failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<RpcError>,
@@ -189,7 +189,7 @@ pub struct RpcResponse {
 impl RpcResponse {
     /// A success response.
     #[must_use]
-    pub fn ok(id: i64, result: serde_json::Value) -> Self {
+    pub fn ok(id: i64, result: Box<RawValue>) -> Self {
         Self {
             id,
             result: Some(result),
@@ -427,7 +427,7 @@ mod tests {
     #[test]
     fn response_omits_absent_parts() -> Result<(), serde_json::Error> {
         assert_eq!(
-            serde_json::to_string(&RpcResponse::ok(3, serde_json::json!({})))?,
+            serde_json::to_string(&RpcResponse::ok(3, RawValue::from_string("{}".into())?))?,
             r#"{"id":3,"result":{}}"#
         );
         assert_eq!(
