@@ -239,10 +239,17 @@ impl Adapter {
         }
     }
 
-    /// Closes every service (shutdown, or stdin EOF).
+    /// Closes every service at once (shutdown, or stdin EOF): the runner kills the
+    /// process 5 s after `shutdown`.
     pub(crate) async fn close_all(&mut self) {
+        let mut closing = tokio::task::JoinSet::new();
         for (name, service) in std::mem::take(&mut self.services) {
-            service.close(&name).await;
+            closing.spawn(async move { service.close(&name).await });
+        }
+        while let Some(done) = closing.join_next().await {
+            if let Err(e) = done {
+                tracing::warn!(error = %e, "closing a service failed");
+            }
         }
     }
 }
