@@ -376,6 +376,11 @@ async fn run(url: &str) -> Result<(), BoxError> {
         notifications.topology().clone(),
         dashboard.topology().clone(),
     ];
+    // Publish endpoints carry no routing key, so use the rules for exported topologies.
+    match messaging_spec::validate_topologies_for_export(&topologies) {
+        Ok(()) => println!("[demo] cross-service topology validation: ok\n"),
+        Err(errors) => println!("[demo] cross-service topology validation failed:\n{errors}\n"),
+    }
     println!("[demo] topology (Mermaid):\n");
     print!("{}", messaging_spec::mermaid(&topologies));
     // Both quirks come from the shared topology format, rendered exactly as Go does.

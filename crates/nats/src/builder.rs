@@ -284,7 +284,9 @@ impl ConnectionBuilder {
     /// Settings for one stream, overriding the defaults field by field. Accepts AMQP-style
     /// names (`audit.topic.exchange` is the stream `audit`).
     pub fn stream_config(mut self, stream: impl Into<String>, config: StreamConfig) -> Self {
-        self.stream_configs.insert(stream.into(), config);
+        // Keyed by the bare stream name, which is what start() looks up.
+        let stream = messaging_spec::naming::nats_stream_name(&stream.into());
+        self.stream_configs.insert(stream, config);
         self
     }
 
@@ -666,5 +668,31 @@ impl MetricsSetting {
     #[cfg(not(feature = "metrics"))]
     fn instruments(&self, _service: &str) -> Instruments {
         Instruments
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use messaging_spec::StreamName;
+
+    use crate::connection::Connection;
+    use crate::error::Result;
+    use crate::options::StreamConfig;
+    use crate::plan::Plan;
+
+    #[test]
+    fn amqp_style_stream_config_configures_the_bare_stream() -> Result<()> {
+        let minute = Duration::from_secs(60);
+        let b = Connection::builder("svc")
+            .stream_config("audit.topic.exchange", StreamConfig::new().max_age(minute));
+        let cfg = Plan::stream_config(
+            &b.stream_defaults,
+            &b.stream_configs,
+            &StreamName::new("audit")?,
+        );
+        assert_eq!(cfg.get_max_age(), Some(minute));
+        Ok(())
     }
 }
