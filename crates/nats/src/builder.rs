@@ -85,6 +85,8 @@ pub struct ConnectionBuilder {
     span: Option<tracing::Span>,
     setups: Vec<Setup>,
     metrics: MetricsSetting,
+    #[cfg(feature = "otel")]
+    otel: Option<crate::OtelTracing>,
     health_interval: Duration,
     events: Arc<ConnectionEvents>,
 }
@@ -119,6 +121,8 @@ impl ConnectionBuilder {
             span: None,
             setups: Vec::new(),
             metrics: MetricsSetting::default(),
+            #[cfg(feature = "otel")]
+            otel: None,
             health_interval: crate::health::DEFAULT_INTERVAL,
             events: Arc::new(ConnectionEvents::new(&service)),
             service,
@@ -328,6 +332,14 @@ impl ConnectionBuilder {
     #[cfg(feature = "metrics")]
     pub fn shared_metrics(mut self, metrics: &crate::Metrics) -> Self {
         self.metrics = MetricsSetting::Shared(metrics.clone());
+        self
+    }
+
+    /// OpenTelemetry settings: tracer provider, propagator, span names. Without this,
+    /// spans go to the global tracer provider and trace context is W3C.
+    #[cfg(feature = "otel")]
+    pub fn otel(mut self, tracing: crate::OtelTracing) -> Self {
+        self.otel = Some(tracing);
         self
     }
 
@@ -572,6 +584,7 @@ impl ConnectionBuilder {
             crate::stream::ensure(&js, stream, &cfg).await?;
         }
         let instruments = self.metrics.instruments(plan.service.as_str());
+        let otel = self.tracing(plan.service.as_str());
         let observer = Observer::new(self.notifications, self.errors);
         #[cfg(feature = "metrics")]
         let observer = observer.with_drop_metric(instruments.dropped_notifications());
@@ -583,6 +596,7 @@ impl ConnectionBuilder {
             observer,
             health: HealthTracker::new(self.health_interval),
             metrics: instruments,
+            otel,
             responses: plan.responses,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -633,6 +647,18 @@ impl ConnectionBuilder {
             topology: plan.topology,
             publishers: plan.publishers,
         })
+    }
+}
+
+impl ConnectionBuilder {
+    #[cfg(feature = "otel")]
+    fn tracing(&self, service: &str) -> crate::otel::Tracing {
+        self.otel.clone().unwrap_or_default().build(service)
+    }
+
+    #[cfg(not(feature = "otel"))]
+    fn tracing(&self, _service: &str) -> crate::otel::Tracing {
+        crate::otel::Tracing
     }
 }
 

@@ -28,6 +28,7 @@ pub(crate) struct Shared {
     pub(crate) observer: Observer,
     pub(crate) health: HealthTracker,
     pub(crate) metrics: Instruments,
+    pub(crate) otel: crate::otel::Tracing,
     pub(crate) responses: Vec<ResponsePlan>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tracker: TaskTracker,

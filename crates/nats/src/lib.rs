@@ -46,6 +46,11 @@ mod metrics;
 mod metrics;
 mod observe;
 mod options;
+#[cfg(feature = "otel")]
+mod otel;
+#[cfg(not(feature = "otel"))]
+#[path = "otel_off.rs"]
+mod otel;
 mod plan;
 mod publisher;
 mod request;
@@ -67,11 +72,18 @@ pub use metrics::{
     UNKNOWN_ROUTING_KEY,
 };
 pub use options::{ConsumerOptions, Storage, StreamConfig};
+#[cfg(feature = "otel")]
+#[doc(hidden)]
+pub use otel::bench_consumer_spans;
+#[cfg(feature = "otel")]
+pub use otel::{INSTRUMENTATION_NAME, OtelTracing};
 pub use publisher::{Call, PendingAck, Publish, PublishReceipt, Publisher};
 pub use setup::Setup;
 pub use target::PublishTarget;
 
 pub use async_nats;
 pub use messaging_spec;
+#[cfg(feature = "otel")]
+pub use opentelemetry;
 #[cfg(feature = "metrics")]
 pub use prometheus;

@@ -21,6 +21,7 @@ use crate::connection::Shared;
 use crate::error::{Error, RequestFailure, Result};
 use crate::headers;
 use crate::metrics::{PublishRecorder, RequestResult};
+use crate::otel::{MessageSpan, SpanFacts};
 use crate::request::SERVICE_ERROR;
 use crate::target::PublishTarget;
 
@@ -181,6 +182,7 @@ struct Prepared {
     routing_key: String,
     /// When the publish began, for the duration metrics.
     started: Instant,
+    span: MessageSpan,
 }
 
 impl<'a> Publish<'a> {
@@ -245,10 +247,21 @@ impl<'a> Publish<'a> {
         ) {
             all.insert_if_absent(MSG_ID, id.as_str());
         }
+        let subject = publisher.subject(&key);
+        let facts = SpanFacts {
+            destination: publisher.target.destination(),
+            subject: &subject,
+            routing_key: key.as_str(),
+            message_id: Some(&id),
+            body_size: body.len(),
+            subscription: None,
+        };
+        let span = shared.otel.publish(&facts, &mut all);
         Ok((
             publisher,
             Prepared {
-                subject: publisher.subject(&key),
+                subject,
+                span,
                 headers: headers::to_nats(all.iter_str())?,
                 body,
                 id,
@@ -276,7 +289,7 @@ impl<'a> Publish<'a> {
         Ok(PendingAck {
             state: PendingState::Js {
                 publisher: publisher.clone(),
-                prepared,
+                prepared: Box::new(prepared),
                 first: Box::new(first),
             },
         })
@@ -314,7 +327,7 @@ fn retryable(kind: PublishErrorKind) -> bool {
 enum PendingState {
     Js {
         publisher: Publisher,
-        prepared: Prepared,
+        prepared: Box<Prepared>,
         first: Box<
             std::result::Result<PublishAckFuture, async_nats::jetstream::context::PublishError>,
         >,
@@ -369,6 +382,7 @@ impl IntoFuture for PendingAck {
                         publisher
                             .recorder(&prepared)
                             .succeeded(prepared.started.elapsed());
+                        prepared.span.finish(None);
                         return Ok(receipt(&prepared, &ack));
                     }
                     Err(e) if retryable(e.kind()) && attempt < timing.publish_attempts => {
@@ -382,6 +396,7 @@ impl IntoFuture for PendingAck {
                         publisher
                             .recorder(&prepared)
                             .failed(prepared.started.elapsed());
+                        prepared.span.failed(&e);
                         return Err(Error::Publish {
                             subject: prepared.subject,
                             attempts: attempt,
@@ -414,6 +429,10 @@ impl Publisher {
             .timeout(Some(shared.timing.request_timeout));
         let reply = shared.client.send_request(p.subject.clone(), request).await;
         self.record_request(&p.routing_key, p.started, reply.as_ref());
+        match &reply {
+            Ok(_) => p.span.finish(None),
+            Err(e) => p.span.failed(e),
+        }
         let reply = reply.map_err(|e| {
             let kind = match e.kind() {
                 async_nats::RequestErrorKind::NoResponders => RequestFailure::NoResponders,

@@ -15,6 +15,7 @@ use crate::connection::Shared;
 use crate::consumer::dispatch;
 use crate::error::{Error, Result};
 use crate::headers;
+use crate::otel::SpanFacts;
 use crate::plan::RequestPlan;
 
 /// Header carrying a handler's error text on a reply (the NATS services convention).
@@ -75,7 +76,16 @@ async fn handle(shared: &Shared, plan: &RequestPlan, msg: async_nats::Message) {
         .with_headers(headers::from_nats(msg.headers.as_ref()));
     let metadata = dispatch::metadata_for(&info.headers, &info);
     let report = shared.observer.wants().then(|| info.clone());
-    let fut = plan.route.handler.call(metadata, info, msg.payload.clone());
+    let facts = SpanFacts {
+        destination: &subject,
+        subject: &subject,
+        routing_key: &key,
+        message_id: info.headers.get_str(messaging_spec::CE_ID),
+        body_size: msg.payload.len(),
+        subscription: Some(service),
+    };
+    let span = shared.otel.consume(&facts, &info.headers);
+    let fut = span.wrap(plan.route.handler.call(metadata, info, msg.payload.clone()));
     let result = dispatch::run_guarded(fut, None, || async {}).await;
     let (body, error) = match result {
         Ok(Ok(bytes)) => (Bytes::from(bytes), None),
@@ -88,11 +98,14 @@ async fn handle(shared: &Shared, plan: &RequestPlan, msg: async_nats::Message) {
             (error_body(e.as_ref()), e)
         }
     };
-    // Counted before replying, so a caller that has its reply sees the count.
+    // Counted and ended before replying, so a caller that has its reply sees both.
     shared.metrics.request_handled(&key, error.is_none());
+    span.finish(error.as_ref());
     if let Some(reply) = msg.reply {
         match reply_headers(service, &key, error.as_ref()) {
-            Ok(h) => {
+            Ok(mut h) => {
+                // The reply continues the handler's trace (response consumers use it).
+                shared.otel.inject_nats(&span, &mut h);
                 if let Err(e) = shared.client.publish_with_headers(reply, h, body).await {
                     tracing::warn!(subject = %subject, error = %e, "failed to send reply");
                 }

@@ -10,6 +10,7 @@ use messaging_spec::{DeliveryInfo, ServiceName};
 use crate::connection::Shared;
 use crate::consumer::dispatch;
 use crate::headers;
+use crate::otel::SpanFacts;
 
 pub(crate) fn deliver(
     shared: &Arc<Shared>,
@@ -32,16 +33,28 @@ pub(crate) fn deliver(
         .with_headers(headers::from_nats(reply.headers.as_ref()));
     let metadata = dispatch::metadata_for(&info.headers, &info);
     let report = shared.observer.wants().then(|| info.clone());
-    let fut = plan
-        .route
-        .handler
-        .call(metadata, info, reply.payload.clone());
+    let facts = SpanFacts {
+        destination: target.as_str(),
+        subject,
+        routing_key: key,
+        message_id: info.headers.get_str(messaging_spec::CE_ID),
+        body_size: reply.payload.len(),
+        subscription: Some(shared.service.as_str()),
+    };
+    // A child of the remote handler's span, whose context the reply carries.
+    let span = shared.otel.consume(&facts, &info.headers);
+    let fut = span.wrap(
+        plan.route
+            .handler
+            .call(metadata, info, reply.payload.clone()),
+    );
     let key = key.to_owned();
     let shared2 = Arc::clone(shared);
     shared.tracker.spawn(async move {
         let start = Instant::now();
         let result = dispatch::run_guarded(fut, None, || async {}).await;
         let (outcome, error) = dispatch::classify(result, &key);
+        span.finish(error.as_ref());
         // As the reference's service request consumer: received, then ack or nak.
         let recorder = shared2.metrics.consumer(shared2.service.as_str(), &key);
         recorder.received(1);

@@ -16,6 +16,7 @@ use crate::connection::Shared;
 use crate::error::{Error, Result};
 use crate::headers;
 use crate::options::StreamConfig;
+use crate::otel::SpanFacts;
 use crate::plan::GroupPlan;
 use ack::{AckAction, Outcome};
 
@@ -208,7 +209,16 @@ impl GroupRuntime {
                 }),
             ),
             Some(route) => {
-                let fut = route.handler.call(metadata, info, msg.payload.clone());
+                let facts = SpanFacts {
+                    destination: stream,
+                    subject,
+                    routing_key: &key,
+                    message_id: info.headers.get_str(messaging_spec::CE_ID),
+                    body_size: msg.payload.len(),
+                    subscription: Some(&self.label),
+                };
+                let span = self.shared.otel.consume(&facts, &info.headers);
+                let fut = span.wrap(route.handler.call(metadata, info, msg.payload.clone()));
                 let period = (!ack_wait.is_zero()).then_some(ack_wait / 2);
                 let result = dispatch::run_guarded(fut, period, || async {
                     if let Err(e) = msg.ack_with(AckKind::Progress).await {
@@ -216,7 +226,9 @@ impl GroupRuntime {
                     }
                 })
                 .await;
-                dispatch::classify(result, &key)
+                let (outcome, error) = dispatch::classify(result, &key);
+                span.finish(error.as_ref());
+                (outcome, error)
             }
         };
         let backoff = self.group.options.backoff.as_deref().unwrap_or_default();
