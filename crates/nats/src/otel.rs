@@ -20,6 +20,7 @@ use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 
 use messaging_spec::Headers;
+use tracing::Instrument as _;
 
 /// Instrumentation scope name of every span this crate creates.
 pub const INSTRUMENTATION_NAME: &str = "messaging-nats";
@@ -212,7 +213,10 @@ impl Tracing {
             span.update_name(name());
             span.set_attributes(self.attributes(operation, facts));
         }
-        MessageSpan { cx }
+        MessageSpan {
+            cx,
+            log: tracing::Span::none(),
+        }
     }
 
     /// Starts the producer span of a publish (child of the caller's current context) and
@@ -242,7 +246,10 @@ impl Tracing {
             Some(f) => f(consumer, facts.routing_key),
             None => format!("{consumer}#{}", facts.routing_key),
         };
-        self.start(SpanKind::Consumer, &parent, name, "receive", facts)
+        let mut span = self.start(SpanKind::Consumer, &parent, name, "receive", facts);
+        span.log = tracing::info_span!("message", service = %self.service, stream = facts.destination,
+            consumer, routing_key = facts.routing_key, ce_id = facts.message_id);
+        span
     }
 
     /// Writes `span`'s context into a NATS header map (replies).
@@ -255,12 +262,15 @@ impl Tracing {
 /// A started span and the context that carries it.
 pub(crate) struct MessageSpan {
     cx: Context,
+    /// Handler logs carry the message's fields.
+    log: tracing::Span,
 }
 
 impl MessageSpan {
     /// Runs `fut` with this span as the current OpenTelemetry context.
     pub(crate) fn wrap<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> + use<F> {
         fut.with_context(self.cx.clone())
+            .instrument(self.log.clone())
     }
 
     /// Ends the span: Ok, or Error with the error recorded.

@@ -10,7 +10,7 @@ use messaging_spec::Headers;
 pub(crate) struct Tracing;
 
 /// What a span would be about.
-#[allow(dead_code)] // read only with the `otel` feature
+#[allow(dead_code)] // only some are logged without the `otel` feature
 pub(crate) struct SpanFacts<'a> {
     pub(crate) destination: &'a str,
     pub(crate) subject: &'a str,
@@ -22,22 +22,29 @@ pub(crate) struct SpanFacts<'a> {
 
 impl Tracing {
     pub(crate) fn publish(&self, _facts: &SpanFacts<'_>, _headers: &mut Headers) -> MessageSpan {
-        MessageSpan
+        MessageSpan(tracing::Span::none())
     }
 
-    pub(crate) fn consume(&self, _facts: &SpanFacts<'_>, _headers: &Headers) -> MessageSpan {
-        MessageSpan
+    /// Without OpenTelemetry, handlers still log inside a span with the message's fields.
+    pub(crate) fn consume(&self, facts: &SpanFacts<'_>, _headers: &Headers) -> MessageSpan {
+        MessageSpan(tracing::info_span!(
+            "message",
+            stream = facts.destination,
+            consumer = facts.subscription,
+            routing_key = facts.routing_key,
+            ce_id = facts.message_id
+        ))
     }
 
     pub(crate) fn inject_nats(&self, _span: &MessageSpan, _headers: &mut HeaderMap) {}
 }
 
-/// No span.
-pub(crate) struct MessageSpan;
+/// Only a `tracing` span.
+pub(crate) struct MessageSpan(tracing::Span);
 
 impl MessageSpan {
-    pub(crate) fn wrap<F: Future>(&self, fut: F) -> F {
-        fut
+    pub(crate) fn wrap<F: Future>(&self, fut: F) -> tracing::instrument::Instrumented<F> {
+        tracing::Instrument::instrument(fut, self.0.clone())
     }
 
     pub(crate) fn finish(&self, _error: Option<&crate::error::Error>) {}
