@@ -1,5 +1,6 @@
 //! The axum example over real HTTP: `/ready` and `/metrics` as an orchestrator and
 //! Prometheus see them, before and after a message and across a server outage.
+#![cfg(feature = "metrics")]
 
 use std::sync::Arc;
 

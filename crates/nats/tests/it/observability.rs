@@ -1,6 +1,7 @@
 //! Observability against a real server: Prometheus metrics after a scripted run (scraped
 //! through the text encoder and parsed), notification drops, and readiness across a
 //! server outage.
+#![cfg(feature = "metrics")]
 
 use std::collections::BTreeMap;
 use std::time::Duration;
