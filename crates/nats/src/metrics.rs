@@ -6,17 +6,20 @@
 //! first use, so recording a message allocates nothing after the first of its kind.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::core::Collector;
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
 
 use crate::consumer::ack::Outcome;
 use crate::error::{Error, Result};
+
+mod series;
+
+use series::{ConsumerSeries, PublishSeries, RequestSeries, Table};
 
 /// Buckets of `nats_events_processed_duration`, in milliseconds (as the reference).
 pub const PROCESSED_BUCKETS_MS: [f64; 7] = [100.0, 200.0, 500.0, 1000.0, 3000.0, 5000.0, 10000.0];
@@ -330,171 +333,6 @@ fn millis(d: Duration) -> f64 {
     d.as_millis() as f64
 }
 
-/// The label values of one series family member, kept for lazy handle creation.
-struct Labels {
-    group: Box<str>,
-    key: Box<str>,
-}
-
-impl Labels {
-    fn counter<'a>(&self, cell: &'a OnceLock<IntCounter>, vec: &IntCounterVec) -> &'a IntCounter {
-        cell.get_or_init(|| vec.with_label_values(&[&*self.group, &*self.key]))
-    }
-
-    fn histogram<'a>(
-        &self,
-        cell: &'a OnceLock<Histogram>,
-        vec: &HistogramVec,
-        result: &str,
-    ) -> &'a Histogram {
-        cell.get_or_init(|| vec.with_label_values(&[&*self.group, &*self.key, result]))
-    }
-}
-
-trait Series: Send + Sync + 'static {
-    fn new(labels: Labels) -> Self;
-}
-
-/// Handles for one (group, mapped routing key), created on first use.
-struct Group<S> {
-    label: Box<str>,
-    keys: RwLock<HashMap<Box<str>, Arc<S>>>,
-}
-
-/// Groups (consumers, streams, services) by label, each with its routing keys.
-struct Table<S> {
-    groups: RwLock<HashMap<Box<str>, Arc<Group<S>>>>,
-}
-
-impl<S: Series> Table<S> {
-    fn new() -> Self {
-        Self {
-            groups: RwLock::new(HashMap::new()),
-        }
-    }
-
-    fn group(&self, label: &str) -> Arc<Group<S>> {
-        if let Some(g) = self.groups.read().ok().and_then(|m| m.get(label).cloned()) {
-            return g;
-        }
-        let mut map = match self.groups.write() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        Arc::clone(map.entry(label.into()).or_insert_with(|| {
-            Arc::new(Group {
-                label: label.into(),
-                keys: RwLock::new(HashMap::new()),
-            })
-        }))
-    }
-
-    fn get(&self, collectors: &Collectors, group: &str, key: &str) -> Arc<S> {
-        let key = collectors.label(key);
-        let group = self.group(group);
-        if let Some(s) = group.keys.read().ok().and_then(|m| m.get(&*key).cloned()) {
-            return s;
-        }
-        let mut map = match group.keys.write() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let labels = Labels {
-            group: group.label.clone(),
-            key: key.as_ref().into(),
-        };
-        Arc::clone(
-            map.entry(key.into())
-                .or_insert_with(|| Arc::new(S::new(labels))),
-        )
-    }
-}
-
-struct ConsumerSeries {
-    labels: Labels,
-    received: OnceLock<IntCounter>,
-    redelivered: OnceLock<IntCounter>,
-    ack: OnceLock<IntCounter>,
-    nak: OnceLock<IntCounter>,
-    term: OnceLock<IntCounter>,
-    without_handler: OnceLock<IntCounter>,
-    not_parsable: OnceLock<IntCounter>,
-    processed_ack: OnceLock<Histogram>,
-    processed_nak: OnceLock<Histogram>,
-}
-
-impl Series for ConsumerSeries {
-    fn new(labels: Labels) -> Self {
-        Self {
-            labels,
-            received: OnceLock::new(),
-            redelivered: OnceLock::new(),
-            ack: OnceLock::new(),
-            nak: OnceLock::new(),
-            term: OnceLock::new(),
-            without_handler: OnceLock::new(),
-            not_parsable: OnceLock::new(),
-            processed_ack: OnceLock::new(),
-            processed_nak: OnceLock::new(),
-        }
-    }
-}
-
-struct PublishSeries {
-    labels: Labels,
-    succeed: OnceLock<IntCounter>,
-    failed: OnceLock<IntCounter>,
-    ok: OnceLock<Histogram>,
-    error: OnceLock<Histogram>,
-}
-
-impl Series for PublishSeries {
-    fn new(labels: Labels) -> Self {
-        Self {
-            labels,
-            succeed: OnceLock::new(),
-            failed: OnceLock::new(),
-            ok: OnceLock::new(),
-            error: OnceLock::new(),
-        }
-    }
-}
-
-struct RequestSeries {
-    labels: Labels,
-    ok: OnceLock<Histogram>,
-    error: OnceLock<Histogram>,
-    remote_error: OnceLock<Histogram>,
-    handled_ok: OnceLock<IntCounter>,
-    handled_error: OnceLock<IntCounter>,
-}
-
-impl Series for RequestSeries {
-    fn new(labels: Labels) -> Self {
-        Self {
-            labels,
-            ok: OnceLock::new(),
-            error: OnceLock::new(),
-            remote_error: OnceLock::new(),
-            handled_ok: OnceLock::new(),
-            handled_error: OnceLock::new(),
-        }
-    }
-}
-
-impl RequestSeries {
-    fn handled(&self, vec: &IntCounterVec, ok: bool) -> &IntCounter {
-        let (cell, result) = if ok {
-            (&self.handled_ok, "OK")
-        } else {
-            (&self.handled_error, "ERROR")
-        };
-        cell.get_or_init(|| {
-            vec.with_label_values(&[&*self.labels.group, &*self.labels.key, result])
-        })
-    }
-}
-
 /// One connection's view of its [`Metrics`] (none when metrics are off).
 #[derive(Default)]
 pub(crate) struct Instruments {
@@ -710,98 +548,4 @@ pub fn bench_record_consumed(metrics: &Metrics, consumer: &str, keys: &[&str], m
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn scrape(registry: &Registry) -> String {
-        prometheus::TextEncoder::new()
-            .encode_to_string(&registry.gather())
-            .unwrap_or_default()
-    }
-
-    #[test]
-    fn series_appear_on_first_use_with_reference_names_and_labels() -> Result<()> {
-        let registry = Registry::new();
-        let metrics = Metrics::register(&registry)?;
-        let i = Instruments::new(Some(&metrics), "svc");
-        let rec = i.consumer("svc", "Order.Created");
-        rec.received(1);
-        rec.received(2);
-        rec.settled(Outcome::Handled, Duration::from_millis(150));
-        rec.settled(Outcome::Undecodable, Duration::from_millis(1));
-        let text = scrape(&registry);
-        assert!(
-            text.contains(
-                "nats_events_received{consumer=\"svc\",routing_key=\"Order.Created\"} 2\n"
-            )
-        );
-        assert!(text.contains(
-            "nats_events_redelivered{consumer=\"svc\",routing_key=\"Order.Created\"} 1\n"
-        ));
-        assert!(text.contains("nats_events_processed_duration_bucket{consumer=\"svc\",result=\"ACK\",routing_key=\"Order.Created\",le=\"200\"} 1\n"));
-        assert!(text.contains("nats_events_processed_duration_sum{consumer=\"svc\",result=\"ACK\",routing_key=\"Order.Created\"} 150\n"));
-        assert!(text.contains(
-            "nats_events_not_parsable{consumer=\"svc\",routing_key=\"Order.Created\"} 1\n"
-        ));
-        assert!(!text.contains("nats_events_nak{"));
-        assert!(!text.contains("result=\"NAK\""));
-        Ok(())
-    }
-
-    #[test]
-    fn mapper_bounds_cardinality_and_empty_becomes_unknown() -> Result<()> {
-        let registry = Registry::new();
-        let metrics = Metrics::builder()
-            .routing_key_mapper(|k| {
-                if k.starts_with("Customer.") {
-                    Cow::Borrowed("Customer.*")
-                } else if k == "drop" {
-                    Cow::Borrowed("")
-                } else {
-                    Cow::Borrowed(k)
-                }
-            })
-            .register(&registry)?;
-        let i = Instruments::new(Some(&metrics), "svc");
-        for id in 0..5 {
-            i.publish("events", &format!("Customer.{id}"))
-                .succeeded(Duration::from_millis(3));
-        }
-        i.publish("events", "drop").failed(Duration::ZERO);
-        let text = scrape(&registry);
-        assert!(text.contains(
-            "nats_events_publish_succeed{routing_key=\"Customer.*\",stream=\"events\"} 5\n"
-        ));
-        assert!(
-            text.contains(
-                "nats_events_publish_failed{routing_key=\"unknown\",stream=\"events\"} 1\n"
-            )
-        );
-        assert!(text.contains("nats_events_publish_duration_bucket{result=\"OK\",routing_key=\"Customer.*\",stream=\"events\",le=\"5\"} 5\n"));
-        Ok(())
-    }
-
-    #[test]
-    fn a_name_clash_fails_and_rolls_back_what_was_registered() -> Result<()> {
-        let registry = Registry::new();
-        // The same collector as ours (the registry keeps a name's dimensions forever).
-        let clash = Collectors::new(None).map_err(metrics_error)?.term;
-        registry
-            .register(Box::new(clash.clone()))
-            .map_err(metrics_error)?;
-        assert!(matches!(
-            Metrics::register(&registry),
-            Err(Error::Metrics(_))
-        ));
-        registry
-            .unregister(Box::new(clash))
-            .map_err(metrics_error)?;
-        // Succeeds only if the collectors registered before the clash were removed again.
-        Metrics::register(&registry)?;
-        assert!(matches!(
-            Metrics::register(&registry),
-            Err(Error::Metrics(_))
-        ));
-        Ok(())
-    }
-}
+mod tests;
