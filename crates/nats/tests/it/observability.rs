@@ -125,7 +125,8 @@ async fn a_scripted_run_yields_exact_counts_and_label_sets() -> TestResult {
             .consumer_defaults(messaging_nats::ConsumerOptions::new().max_deliver(2))
             .event_consumer("Obs.Ok", ok)
             .event_consumer("Obs.Fail", fail)
-            .event_consumer("Obs.Typed", typed),
+            .event_consumer("Obs.Typed", typed)
+            .transient_event_consumer("Obs.Live", ok),
     )
     .await;
     let billing = support::start(
@@ -152,6 +153,7 @@ async fn a_scripted_run_yields_exact_counts_and_label_sets() -> TestResult {
         events.publish("Obs.Fail", &json!({ "i": i })).await?;
     }
     events.publish_raw("Obs.Typed", "not json {").await?;
+    events.publish("Obs.Live", &json!({})).await?;
     // A publish that fails: its stream is gone.
     raw_js.delete_stream("doomed").await?;
     let doomed = producer.stream_publisher("doomed")?;
@@ -172,22 +174,25 @@ async fn a_scripted_run_yields_exact_counts_and_label_sets() -> TestResult {
     ));
 
     // Notifications fire after recording: once all arrived, the counts are final.
-    support::recv_n(&mut successes, OK).await;
+    support::recv_n(&mut successes, OK + 1).await;
     support::recv_n(&mut failures, FAILING * MAX_DELIVER + 1).await;
 
     let s = scrape(&registry);
     let c = |k| consumer_key("obs-consumer", k);
+    // Transient consumers get a stable, readable label.
+    let live = consumer_key("obs-consumer-transient", "Obs.Live");
     assert_eq!(
         family(&s, "nats_events_received"),
         BTreeMap::from([
             (c("Obs.Ok"), 5.0),
             (c("Obs.Fail"), 4.0),
             (c("Obs.Typed"), 1.0),
+            (live.clone(), 1.0),
         ])
     );
     assert_eq!(
         family(&s, "nats_events_ack"),
-        BTreeMap::from([(c("Obs.Ok"), 5.0)])
+        BTreeMap::from([(c("Obs.Ok"), 5.0), (live, 1.0)])
     );
     assert_eq!(
         family(&s, "nats_events_nak"),
@@ -218,6 +223,14 @@ async fn a_scripted_run_yields_exact_counts_and_label_sets() -> TestResult {
         BTreeMap::from([
             (processed("Obs.Ok", "ACK"), 5.0),
             (processed("Obs.Fail", "NAK"), 4.0),
+            (
+                labels(&[
+                    ("consumer", "obs-consumer-transient"),
+                    ("routing_key", "Obs.Live"),
+                    ("result", "ACK"),
+                ]),
+                1.0,
+            ),
         ])
     );
     let mut le = processed("Obs.Ok", "ACK");
@@ -247,6 +260,7 @@ async fn a_scripted_run_yields_exact_counts_and_label_sets() -> TestResult {
             (st("events", "Obs.Ok"), 5.0),
             (st("events", "Obs.Fail"), 2.0),
             (st("events", "Obs.Typed"), 1.0),
+            (st("events", "Obs.Live"), 1.0),
             (st("obs-billing", "Billing.Charge"), 2.0),
         ])
     );
@@ -263,6 +277,7 @@ async fn a_scripted_run_yields_exact_counts_and_label_sets() -> TestResult {
             (pd("events", "Obs.Ok", "OK"), 5.0),
             (pd("events", "Obs.Fail", "OK"), 2.0),
             (pd("events", "Obs.Typed", "OK"), 1.0),
+            (pd("events", "Obs.Live", "OK"), 1.0),
             (pd("doomed", "Doomed.Gone", "ERROR"), 1.0),
             (pd("obs-billing", "Billing.Charge", "OK"), 2.0),
         ])
