@@ -129,9 +129,13 @@ async fn a_scripted_run_yields_exact_counts_and_label_sets() -> TestResult {
             .transient_event_consumer("Obs.Live", ok),
     )
     .await;
+    let (served_tx, mut served) = mpsc::channel(4);
+    let (refused_tx, mut refused) = mpsc::channel(4);
     let billing = support::start(
         support::builder(&server, "obs-billing")
             .shared_metrics(&metrics)
+            .notifications(served_tx)
+            .error_notifications(refused_tx)
             .request_handler("Billing.Charge", charge),
     )
     .await;
@@ -176,6 +180,29 @@ async fn a_scripted_run_yields_exact_counts_and_label_sets() -> TestResult {
     // Notifications fire after recording: once all arrived, the counts are final.
     support::recv_n(&mut successes, OK + 1).await;
     support::recv_n(&mut failures, FAILING * MAX_DELIVER + 1).await;
+    // Request handlers notify too, with the request's delivery info.
+    let request_info = |info: &messaging_spec::DeliveryInfo| {
+        (
+            info.destination.clone(),
+            info.source.clone(),
+            info.key.clone(),
+        )
+    };
+    let expected_info = (
+        "obs-billing".to_owned(),
+        "obs-billing.request.Billing.Charge".to_owned(),
+        "Billing.Charge".to_owned(),
+    );
+    assert_eq!(
+        request_info(&support::recv(&mut served).await.delivery_info),
+        expected_info
+    );
+    let refusal = support::recv(&mut refused).await;
+    assert_eq!(request_info(&refusal.delivery_info), expected_info);
+    assert!(matches!(
+        refusal.error.downcast_ref::<messaging_nats::Error>(),
+        Some(messaging_nats::Error::Handler { retry: false, .. })
+    ));
 
     let s = scrape(&registry);
     let c = |k| consumer_key("obs-consumer", k);
