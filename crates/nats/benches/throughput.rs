@@ -66,10 +66,10 @@ async fn raw_publish_with(
     let start = Instant::now();
     let mut acks = VecDeque::with_capacity(window);
     for i in 0..n {
-        if acks.len() == window {
-            if let Some(ack) = acks.pop_front() {
-                let _: async_nats::jetstream::publish::PublishAck = ack.await?;
-            }
+        if acks.len() == window
+            && let Some(ack) = acks.pop_front()
+        {
+            let _: async_nats::jetstream::publish::PublishAck = ack.await?;
         }
         let body = serde_json::to_vec(&event(i))?;
         let mut headers = async_nats::HeaderMap::new();
@@ -113,10 +113,10 @@ async fn ours_publish(
     // max_ack_inflight would block the next send.
     let mut acks = VecDeque::with_capacity(window);
     for i in 0..n {
-        if acks.len() == window {
-            if let Some(ack) = acks.pop_front() {
-                ack.await?;
-            }
+        if acks.len() == window
+            && let Some(ack) = acks.pop_front()
+        {
+            ack.await?;
         }
         acks.push_back(publisher.publish("Order.Created", &event(i)).send().await?);
     }

@@ -220,13 +220,14 @@ impl ConsumerOptions {
                     "max_deliver must be positive or -1 (unlimited), got {n}"
                 ));
             }
-            if let Some(b) = &self.backoff {
-                if n > 0 && i64::try_from(b.len()).unwrap_or(i64::MAX) > n {
-                    return Err(format!(
-                        "backoff has {} entries but max_deliver is {n}; it may have at most {n}",
-                        b.len()
-                    ));
-                }
+            if let Some(b) = &self.backoff
+                && n > 0
+                && i64::try_from(b.len()).unwrap_or(i64::MAX) > n
+            {
+                return Err(format!(
+                    "backoff has {} entries but max_deliver is {n}; it may have at most {n}",
+                    b.len()
+                ));
             }
         }
         if self

@@ -49,13 +49,13 @@ pub(crate) fn updated_config(
     existing: &stream::Config,
     cfg: &StreamConfig,
 ) -> std::result::Result<Option<stream::Config>, String> {
-    if let Some(s) = cfg.storage {
-        if existing.storage != storage_type(s) {
-            return Err(format!(
-                "stream exists with {:?} storage but {s:?} was configured; storage cannot be changed",
-                existing.storage
-            ));
-        }
+    if let Some(s) = cfg.storage
+        && existing.storage != storage_type(s)
+    {
+        return Err(format!(
+            "stream exists with {:?} storage but {s:?} was configured; storage cannot be changed",
+            existing.storage
+        ));
     }
     let mut next = existing.clone();
     if let Some(v) = cfg.max_age {

@@ -96,10 +96,10 @@ impl Process {
         if let Some(status) = self.exit_status()? {
             return Ok(status);
         }
-        if self.send_term() {
-            if let Ok(status) = self.reap(grace) {
-                return Ok(status);
-            }
+        if self.send_term()
+            && let Ok(status) = self.reap(grace)
+        {
+            return Ok(status);
         }
         self.kill()
     }

@@ -25,10 +25,8 @@ pub(crate) fn run(files: Vec<PathBuf>, validate: bool, page: Option<&HtmlPage>) 
         Ok(loaded) => loaded,
         Err(e) => return e.into(),
     };
-    if validate {
-        if let Err(errors) = cross_validate::check(&loaded) {
-            return Outcome::Invalid(errors);
-        }
+    if validate && let Err(errors) = cross_validate::check(&loaded) {
+        return Outcome::Invalid(errors);
     }
     let topologies: Vec<Topology> = loaded.into_iter().map(|l| l.topology).collect();
     let diagram = mermaid(&topologies);
