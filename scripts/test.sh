@@ -6,6 +6,11 @@ cd "$(dirname "$0")/.."
 
 eval "$(bash scripts/install-deps.sh --browser | grep '^PATH=' | sed 's/^/export /')"
 
+echo "==> spec fixtures: cases run per file"
+cargo test -q -p messaging-spec --test fixture_naming --test fixture_cloudevents \
+  --test fixture_validate --test fixture_topology --test fixture_constants \
+  -- --nocapture --skip unknown_keys_fail 2>&1 | grep -oE 'fixture [a-z]+\.json.*cases passed' || true
+
 echo "==> cargo test (workspace: unit, fixtures, integration, doc tests)"
 cargo test --workspace --all-targets --no-fail-fast
 cargo test --workspace --doc --no-fail-fast
