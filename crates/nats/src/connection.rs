@@ -191,6 +191,15 @@ impl Connection {
         let finished = tokio::time::timeout(timeout, shared.tracker.wait())
             .await
             .is_ok();
+        // Acks are fire-and-forget publishes; a drain may close the socket before they are
+        // written, and the server would redeliver messages already handled. Bounded: while
+        // disconnected a flush waits for the reconnect.
+        let flush = tokio::time::timeout(shared.timing.publish_timeout, shared.client.flush());
+        match flush.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "flush before drain failed"),
+            Err(_) => tracing::debug!("flush before drain timed out"),
+        }
         if let Err(e) = shared.client.drain().await {
             tracing::debug!(error = %e, "drain failed");
         }
