@@ -37,41 +37,12 @@ pub fn messaging(args: &[&str], stdin: Option<&str>) -> Run {
     }
 }
 
-/// True when running under CI, where anything skippable must not be skipped.
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use messaging_testkit::{in_ci, load_fixture as load, testdata_dir};
 
 /// The repository root (this crate lives in `crates/cli`).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The fixture directory: `$MESSAGING_SPEC_TESTDATA`, else `shared/spec/testdata` beside
-/// the repository.
-pub fn testdata_dir() -> PathBuf {
-    match std::env::var("MESSAGING_SPEC_TESTDATA") {
-        Ok(dir) => PathBuf::from(dir),
-        Err(_) => repo_root().join("../shared/spec/testdata"),
-    }
-}
-
-/// Reads and parses one fixture. `None` (after printing SKIPPED) when it is missing outside
-/// CI; under `CI=true` a missing fixture fails the test.
-pub fn load(name: &str) -> Option<serde_json::Value> {
-    let path = testdata_dir().join(name);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Some(serde_json::from_str(&text).expect("fixture is valid JSON")),
-        Err(e) => {
-            assert!(
-                !in_ci(),
-                "fixture {} is missing under CI=true: {e}",
-                path.display()
-            );
-            eprintln!("SKIPPED: fixture {} not found ({e})", path.display());
-            None
-        }
-    }
 }
 
 /// Prints the per-file case count so CI logs show how much ran.

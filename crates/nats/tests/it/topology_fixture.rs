@@ -2,8 +2,6 @@
 //! registrations, whose topology must equal the fixture's NATS endpoints, and whose start
 //! must leave exactly the fixture's streams and consumers on a fresh server.
 
-use std::path::PathBuf;
-
 use futures::TryStreamExt;
 use messaging_nats::async_nats::jetstream;
 use messaging_nats::{ConnectionBuilder, Setup};
@@ -13,34 +11,9 @@ use messaging_spec::{
 };
 use serde_json::Value;
 
+use messaging_testkit::load_fixture as load;
+
 use crate::support;
-
-/// The fixture directory, found as the spec crate's golden tests find it:
-/// `$MESSAGING_SPEC_TESTDATA`, else `shared/spec/testdata` beside the repository.
-fn testdata_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("MESSAGING_SPEC_TESTDATA") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/spec/testdata")
-}
-
-/// `None` (after saying so) when the fixture is missing outside CI; a failure under CI.
-fn load(name: &str) -> Option<Value> {
-    let path = testdata_dir().join(name);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => match serde_json::from_str(&text) {
-            Ok(v) => Some(v),
-            Err(e) => panic!("fixture {} is not valid JSON: {e}", path.display()),
-        },
-        Err(e) => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("fixture {} is missing under CI=true: {e}", path.display());
-            }
-            eprintln!("SKIPPED: fixture {} not found ({e})", path.display());
-            None
-        }
-    }
-}
 
 async fn ignore(_ev: ConsumableEvent<Value>) -> Result<(), HandlerError> {
     Ok(())
