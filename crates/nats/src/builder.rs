@@ -600,6 +600,8 @@ impl ConnectionBuilder {
             responses: plan.responses,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            loops: TaskTracker::new(),
+            ephemerals: std::sync::Mutex::default(),
             closed: AtomicBool::new(false),
         });
         self.events.attach(&shared);
@@ -612,12 +614,7 @@ impl ConnectionBuilder {
                 Plan::stream_config(&self.stream_defaults, &self.stream_configs, &group.stream);
             tracing::info!(parent: &span, consumer = %label, stream = group.stream.as_str(), filters = ?group.filters, "started JetStream consumer");
             runtimes.push((
-                GroupRuntime {
-                    shared: Arc::clone(&shared),
-                    group: Arc::new(group),
-                    stream_config,
-                    label,
-                },
+                GroupRuntime::new(Arc::clone(&shared), group, stream_config, label),
                 consumer,
             ));
         }

@@ -31,7 +31,13 @@ pub(crate) struct Shared {
     pub(crate) otel: crate::otel::Tracing,
     pub(crate) responses: Vec<ResponsePlan>,
     pub(crate) shutdown: CancellationToken,
+    /// Handler tasks: close() waits for them to finish and ack.
     pub(crate) tracker: TaskTracker,
+    /// Fetch, dispatch and request loops hold a token: close() waits for them to stop
+    /// (and hand back what they buffered) before it waits for handlers.
+    pub(crate) loops: TaskTracker,
+    /// Ephemeral consumers by label: `(stream, server-side name)`, deleted on close.
+    pub(crate) ephemerals: std::sync::Mutex<std::collections::BTreeMap<String, (String, String)>>,
     pub(crate) closed: AtomicBool,
 }
 
@@ -185,12 +191,19 @@ impl Connection {
         let shared = &self.shared;
         shared.closed.store(true, Ordering::Release);
         shared.shutdown.cancel();
-        shared.tracker.close();
         let started = Instant::now();
         let timeout = shared.timing.shutdown_timeout;
-        let finished = tokio::time::timeout(timeout, shared.tracker.wait())
-            .await
-            .is_ok();
+        // Loops first: they stop fetching, hand back buffered messages and may still start
+        // handlers for requests already received; then wait for every handler.
+        shared.loops.close();
+        shared.tracker.close();
+        let finished = tokio::time::timeout(timeout, async {
+            shared.loops.wait().await;
+            shared.tracker.wait().await;
+        })
+        .await
+        .is_ok();
+        self.delete_ephemerals().await;
         // Acks are fire-and-forget publishes; a drain may close the socket before they are
         // written, and the server would redeliver messages already handled. Bounded: while
         // disconnected a flush waits for the reconnect.
@@ -208,6 +221,28 @@ impl Connection {
             Ok(())
         } else {
             Err(Error::ShutdownTimeout(timeout))
+        }
+    }
+}
+
+impl Connection {
+    /// Best effort: an ephemeral consumer would otherwise linger until the server reaps it.
+    async fn delete_ephemerals(&self) {
+        let ephemerals = self
+            .shared
+            .ephemerals
+            .lock()
+            .map(|mut m| std::mem::take(&mut *m))
+            .unwrap_or_default();
+        for (stream, name) in ephemerals.into_values() {
+            let deleted = async {
+                let s = self.shared.js.get_stream(&stream).await.ok()?;
+                s.delete_consumer(&name).await.ok()
+            };
+            let deadline = self.shared.timing.publish_timeout;
+            if tokio::time::timeout(deadline, deleted).await.ok().flatten().is_none() {
+                tracing::debug!(stream = %stream, consumer = %name, "could not delete ephemeral consumer");
+            }
         }
     }
 }

@@ -1,14 +1,18 @@
 //! JetStream consumers: one pull consumer per group, a fetch loop, bounded concurrency.
 
 pub(crate) mod ack;
+mod backlog;
 pub(crate) mod dispatch;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::{self, AckKind};
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use messaging_spec::DeliveryInfo;
 use tokio::sync::Semaphore;
 
@@ -19,10 +23,38 @@ use crate::options::StreamConfig;
 use crate::otel::SpanFacts;
 use crate::plan::GroupPlan;
 use ack::{AckAction, Outcome};
+use backlog::Backlog;
 
-/// The server's consumer config for a group: explicit ack, deliver all, singular
-/// `filter_subject` for one key and `filter_subjects` for several (as the reference).
-pub(crate) fn consumer_config(group: &GroupPlan, ack_wait: Option<Duration>) -> pull::Config {
+/// How long an ephemeral consumer survives without pull interest. Longer than the
+/// server's 5 s default so a busy service that pauses fetching does not lose it; close()
+/// deletes it explicitly.
+const EPHEMERAL_INACTIVE: Duration = Duration::from_secs(30);
+/// Server-side expiry of one pull request; an idle consumer re-pulls this often.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+/// An idle consumer checks that the server still has it this often.
+const VERIFY_IDLE: Duration = Duration::from_secs(15);
+
+/// How often waiting and running messages are kept alive. A queued message may be touched
+/// up to one period late and then wait another before its handler's first progress ack,
+/// so a quarter of AckWait leaves a margin for latency.
+fn keep_alive_period(ack_wait: Duration) -> Duration {
+    let ack_wait = if ack_wait.is_zero() {
+        Duration::from_secs(30)
+    } else {
+        ack_wait
+    };
+    (ack_wait / 4).max(Duration::from_millis(25))
+}
+
+/// The server's consumer config for a group: explicit ack, singular `filter_subject` for
+/// one key and `filter_subjects` for several (as the reference). Retry delays are applied
+/// by our naks, so `backoff` is not sent: the server would add its own delays on top and
+/// replace AckWait with the first entry.
+pub(crate) fn consumer_config(
+    group: &GroupPlan,
+    ack_wait: Option<Duration>,
+    deliver: DeliverPolicy,
+) -> pull::Config {
     let (filter_subject, filter_subjects) = match group.filters.as_slice() {
         [one] => (one.clone(), Vec::new()),
         many => (String::new(), many.to_vec()),
@@ -32,16 +64,28 @@ pub(crate) fn consumer_config(group: &GroupPlan, ack_wait: Option<Duration>) -> 
         filter_subject,
         filter_subjects,
         ack_policy: AckPolicy::Explicit,
-        deliver_policy: DeliverPolicy::All,
+        deliver_policy: deliver,
         max_deliver: group.options.max_deliver.unwrap_or_default(),
-        backoff: group.options.backoff.clone().unwrap_or_default(),
         ack_wait: ack_wait.unwrap_or_default(),
+        inactive_threshold: if group.durable.is_none() {
+            EPHEMERAL_INACTIVE
+        } else {
+            Duration::ZERO
+        },
         ..pull::Config::default()
     }
 }
 
 pub(crate) async fn create(shared: &Shared, group: &GroupPlan) -> Result<PullConsumer> {
-    let config = consumer_config(group, shared.timing.ack_wait);
+    create_from(shared, group, DeliverPolicy::All).await
+}
+
+async fn create_from(
+    shared: &Shared,
+    group: &GroupPlan,
+    deliver: DeliverPolicy,
+) -> Result<PullConsumer> {
+    let config = consumer_config(group, shared.timing.ack_wait, deliver);
     let stream = shared
         .js
         .get_stream(group.stream.as_str())
@@ -70,84 +114,202 @@ pub(crate) struct GroupRuntime {
     pub(crate) group: Arc<GroupPlan>,
     pub(crate) stream_config: StreamConfig,
     pub(crate) label: String,
+    /// Highest stream sequence seen, so a lost ephemeral resumes after it.
+    pub(crate) last_sequence: AtomicU64,
+    /// Server publish time (unix ns) of that message: a stream created after it is a new
+    /// stream whose sequences started over.
+    pub(crate) last_published: AtomicI64,
+    pub(crate) backlog: Backlog,
 }
 
 impl GroupRuntime {
-    /// Fetches and dispatches until shutdown, recreating the consumer (and its stream)
-    /// when the server loses it, e.g. an ephemeral consumer after a restart.
-    pub(crate) async fn run(self, mut consumer: PullConsumer) {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        group: GroupPlan,
+        stream_config: StreamConfig,
+        label: String,
+    ) -> Self {
+        Self {
+            shared,
+            group: Arc::new(group),
+            stream_config,
+            label,
+            last_sequence: AtomicU64::new(0),
+            last_published: AtomicI64::new(0),
+            backlog: Backlog::default(),
+        }
+    }
+
+    fn remember(&self, consumer: &PullConsumer) {
+        if self.group.durable.is_some() {
+            return;
+        }
+        let info = consumer.cached_info();
+        if let Ok(mut map) = self.shared.ephemerals.lock() {
+            map.insert(
+                self.label.clone(),
+                (self.group.stream.as_str().to_owned(), info.name.clone()),
+            );
+        }
+    }
+
+    /// Fetches into the backlog and dispatches from it until shutdown, recreating the
+    /// consumer (and its stream) when the server loses it.
+    pub(crate) async fn run(self, consumer: PullConsumer) {
+        let _running = self.shared.loops.token();
         let this = Arc::new(self);
-        let shutdown = this.shared.shutdown.clone();
-        let semaphore = Arc::new(Semaphore::new(this.group.options.effective_concurrency()));
-        let prefetch = this.group.options.effective_prefetch();
+        this.remember(&consumer);
+        let ack_wait = consumer.cached_info().config.ack_wait;
+        let dispatcher = tokio::spawn(Arc::clone(&this).dispatch_loop(ack_wait));
+        this.fetch_loop(consumer).await;
+        if let Err(e) = dispatcher.await {
+            tracing::error!(consumer = %this.label, error = %e, "dispatch loop failed");
+        }
+        this.shared.health.fetching(&this.label, false);
+    }
+
+    /// Pulls exactly as many messages as the backlog has room for.
+    async fn fetch_loop(&self, mut consumer: PullConsumer) {
+        let shutdown = self.shared.shutdown.clone();
+        let capacity = self.group.options.effective_prefetch();
+        let refill = (capacity / 2).max(1);
         let mut failures = 0u32;
-        'outer: while !shutdown.is_cancelled() {
-            let ack_wait = consumer.cached_info().config.ack_wait;
-            let messages = consumer
-                .stream()
-                .max_messages_per_batch(prefetch)
-                .heartbeat(Duration::from_secs(5))
-                .expires(Duration::from_secs(30))
+        let mut last_verified = Instant::now();
+        self.shared.health.fetching(&self.label, true);
+        self.shared
+            .health
+            .bound(&self.label, &consumer.cached_info().name);
+        'outer: loop {
+            let free = capacity.saturating_sub(self.backlog.len());
+            if free < refill {
+                tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => break,
+                    () = self.backlog.space.notified() => continue,
+                }
+            }
+            let batch = consumer
+                .batch()
+                .max_messages(free)
+                .expires(PULL_EXPIRES)
                 .messages()
                 .await;
-            let mut messages = match messages {
-                Ok(m) => m,
+            let mut batch = match batch {
+                Ok(b) => b,
                 Err(e) => {
-                    tracing::warn!(consumer = %this.label, error = %e, "failed to start fetching");
-                    if !this.recover(&mut consumer, &mut failures).await {
+                    tracing::warn!(consumer = %self.label, error = %e, "pull request failed");
+                    if !self.recover(&mut consumer, &mut failures).await {
                         break;
                     }
                     continue;
                 }
             };
-            this.shared.health.fetching(&this.label, true);
-            // Just created, or confirmed by recover(): the server knows it.
-            this.shared
-                .health
-                .bound(&this.label, &consumer.cached_info().name);
+            let mut received = 0usize;
             loop {
-                let permit = tokio::select! {
-                    () = shutdown.cancelled() => break 'outer,
-                    p = Arc::clone(&semaphore).acquire_owned() => match p {
-                        Ok(p) => p,
-                        Err(_) => break 'outer,
-                    },
-                };
                 let next = tokio::select! {
-                    () = shutdown.cancelled() => {
-                        drop(permit);
-                        nak_buffered(&mut messages).await;
-                        break 'outer;
-                    }
-                    n = messages.next() => n,
+                    biased;
+                    () = shutdown.cancelled() => break 'outer,
+                    n = batch.next() => n,
                 };
                 match next {
                     Some(Ok(msg)) => {
-                        failures = 0;
-                        this.shared.health.fetched(&this.label);
-                        let rt = Arc::clone(&this);
-                        this.shared.tracker.spawn(async move {
+                        received += 1;
+                        self.backlog.push(msg);
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(consumer = %self.label, error = %e, "fetch error");
+                        self.shared.health.fetching(&self.label, false);
+                        if !self.recover(&mut consumer, &mut failures).await {
+                            break 'outer;
+                        }
+                        self.shared.health.fetching(&self.label, true);
+                        continue 'outer;
+                    }
+                    None => break,
+                }
+            }
+            failures = 0;
+            self.shared.health.fetched(&self.label);
+            // An idle pull ends quietly even when the consumer is gone (a 404 reads as
+            // "no messages"), so check now and then.
+            if received == 0 && last_verified.elapsed() >= VERIFY_IDLE {
+                last_verified = Instant::now();
+                if consumer.info().await.is_err()
+                    && !self.recover(&mut consumer, &mut failures).await
+                {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Hands backlog messages to handlers as permits free up, keeping waiting messages
+    /// alive; on shutdown naks whatever is still waiting so another instance gets it now.
+    async fn dispatch_loop(self: Arc<Self>, ack_wait: Duration) {
+        let _running = self.shared.loops.token();
+        let shutdown = self.shared.shutdown.clone();
+        let semaphore = Arc::new(Semaphore::new(self.group.options.effective_concurrency()));
+        let keep_alive = keep_alive_period(ack_wait);
+        let mut ticker = tokio::time::interval(keep_alive);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                _ = ticker.tick() => self.keep_alive(keep_alive).await,
+                permit = Arc::clone(&semaphore).acquire_owned(), if !self.backlog.is_empty() => {
+                    let Ok(permit) = permit else { break };
+                    if let Some(msg) = self.backlog.pop() {
+                        let rt = Arc::clone(&self);
+                        self.shared.tracker.spawn(async move {
                             rt.dispatch(msg, ack_wait).await;
                             drop(permit);
                         });
                     }
-                    Some(Err(e)) => {
-                        drop(permit);
-                        tracing::warn!(consumer = %this.label, error = %e, "fetch error");
-                        this.shared.health.fetching(&this.label, false);
-                        if !this.recover(&mut consumer, &mut failures).await {
-                            break 'outer;
-                        }
-                        continue 'outer;
-                    }
-                    None => {
-                        drop(permit);
-                        continue 'outer;
-                    }
                 }
+                () = self.backlog.ready.notified(), if self.backlog.is_empty() => {}
             }
         }
-        this.shared.health.fetching(&this.label, false);
+        for msg in self.backlog.drain() {
+            if let Err(e) = msg.ack_with(AckKind::Nak(None)).await {
+                tracing::debug!(consumer = %self.label, error = %e, "nak of buffered message failed");
+            }
+        }
+    }
+
+    /// A lost ephemeral resumes after the last message it saw instead of replaying the
+    /// stream, unless the stream itself is newer than that message (its sequences started
+    /// over). A lost durable starts over, as a new durable would.
+    async fn resume_policy(&self) -> DeliverPolicy {
+        let last = self.last_sequence.load(Ordering::Relaxed);
+        if self.group.durable.is_some() || last == 0 {
+            return DeliverPolicy::All;
+        }
+        let published = self.last_published.load(Ordering::Relaxed);
+        let created = match self.shared.js.get_stream(self.group.stream.as_str()).await {
+            Ok(s) => s.cached_info().created.unix_timestamp_nanos(),
+            Err(_) => return DeliverPolicy::All,
+        };
+        if created > i128::from(published) {
+            DeliverPolicy::All
+        } else {
+            DeliverPolicy::ByStartSequence {
+                start_sequence: last + 1,
+            }
+        }
+    }
+
+    async fn keep_alive(&self, older_than: Duration) {
+        for reply in self.backlog.stale(older_than) {
+            if let Err(e) = self
+                .shared
+                .client
+                .publish(reply, Bytes::from_static(b"+WPI"))
+                .await
+            {
+                tracing::debug!(consumer = %self.label, error = %e, "progress ack failed");
+            }
+        }
     }
 
     /// Makes sure the consumer still exists; recreates it (and the stream) if not.
@@ -155,7 +317,7 @@ impl GroupRuntime {
     async fn recover(&self, consumer: &mut PullConsumer, failures: &mut u32) -> bool {
         let shutdown = &self.shared.shutdown;
         loop {
-            let delay = Duration::from_millis(100 * 2u64.pow((*failures).min(6)));
+            let delay = Duration::from_millis(100u64 << (*failures).min(6));
             *failures = failures.saturating_add(1);
             tokio::select! {
                 () = shutdown.cancelled() => return false,
@@ -170,13 +332,16 @@ impl GroupRuntime {
             let recreated = async {
                 crate::stream::ensure(&self.shared.js, &self.group.stream, &self.stream_config)
                     .await?;
-                create(&self.shared, &self.group).await
+                let deliver = self.resume_policy().await;
+                create_from(&self.shared, &self.group, deliver).await
             }
             .await;
             match recreated {
                 Ok(c) => {
                     tracing::info!(consumer = %self.label, "consumer recreated");
                     *consumer = c;
+                    self.remember(consumer);
+                    self.shared.health.bound(&self.label, &consumer.cached_info().name);
                     return true;
                 }
                 Err(e) => tracing::warn!(consumer = %self.label, error = %e, "recreate failed"),
@@ -197,7 +362,13 @@ impl GroupRuntime {
         let info =
             DeliveryInfo::new(self.label.as_str(), stream, key.as_str()).with_headers(raw_headers);
         let metadata = dispatch::metadata_for(&info.headers, &info);
-        let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
+        let (delivered, sequence, published) = msg.info().map_or((1, 0, 0), |i| {
+            let ns = i64::try_from(i.published.unix_timestamp_nanos()).unwrap_or(i64::MAX);
+            (i.delivered, i.stream_sequence, ns)
+        });
+        if self.last_sequence.fetch_max(sequence, Ordering::Relaxed) < sequence {
+            self.last_published.store(published, Ordering::Relaxed);
+        }
         let recorder = self.shared.metrics.consumer(&self.label, &key);
         recorder.received(delivered);
         let report = self.shared.observer.wants().then(|| info.clone());
@@ -219,7 +390,7 @@ impl GroupRuntime {
                 };
                 let span = self.shared.otel.consume(&facts, &info.headers);
                 let fut = span.wrap(route.handler.call(metadata, info, msg.payload.clone()));
-                let period = (!ack_wait.is_zero()).then_some(ack_wait / 2);
+                let period = Some(keep_alive_period(ack_wait));
                 let result = dispatch::run_guarded(fut, period, || async {
                     if let Err(e) = msg.ack_with(AckKind::Progress).await {
                         tracing::debug!(error = %e, "progress ack failed");
@@ -259,16 +430,6 @@ impl GroupRuntime {
                 None => self.shared.observer.success(info, elapsed),
                 Some(e) => self.shared.observer.failure(e, info, elapsed),
             }
-        }
-    }
-}
-
-/// Hands back messages that were fetched but never dispatched, so another instance gets
-/// them now rather than after AckWait.
-async fn nak_buffered(messages: &mut pull::Stream) {
-    while let Some(Some(Ok(msg))) = messages.next().now_or_never() {
-        if let Err(e) = msg.ack_with(AckKind::Nak(None)).await {
-            tracing::debug!(error = %e, "nak of buffered message failed");
         }
     }
 }

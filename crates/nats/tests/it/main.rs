@@ -1,6 +1,7 @@
 //! Integration tests of messaging-nats against a real nats-server.
 
 mod axum_example;
+mod consumer_runtime;
 mod failures;
 mod lifecycle;
 mod observability;
