@@ -70,22 +70,25 @@ impl RoutingPattern {
     /// ```
     #[must_use]
     pub fn matches(&self, key: &str) -> bool {
-        let shape = Shape::of(self);
-        let tokens: Vec<&str> = key.split('.').collect();
-        if tokens.iter().any(|t| t.is_empty()) {
-            return false;
+        // Walks both token lists in step: this runs for every delivery, so no allocation.
+        let mut keys = key.split('.');
+        for p in self.tokens() {
+            if p == "#" {
+                let mut rest = 0usize;
+                for k in keys.by_ref() {
+                    if k.is_empty() {
+                        return false;
+                    }
+                    rest += 1;
+                }
+                return rest > 0;
+            }
+            match keys.next() {
+                Some(k) if !k.is_empty() && (p == "*" || p == k) => {}
+                _ => return false,
+            }
         }
-        let len_ok = if shape.open {
-            tokens.len() >= shape.min_len()
-        } else {
-            tokens.len() == shape.fixed.len()
-        };
-        len_ok
-            && shape
-                .fixed
-                .iter()
-                .zip(&tokens)
-                .all(|(p, k)| *p == "*" || p == k)
+        keys.next().is_none()
     }
 
     /// True when every key `other` matches is matched by `self` too (a pattern covers

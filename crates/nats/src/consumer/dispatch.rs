@@ -19,12 +19,19 @@ use crate::error::Error;
 /// Parses CloudEvents metadata from raw headers: normalises AMQP-style prefixes, warns
 /// about partial attribute sets, and enriches legacy messages that carry none.
 pub(crate) fn metadata_for(headers: &Headers, info: &DeliveryInfo) -> Metadata {
-    let normalized = normalize_ce_headers(headers);
-    let metadata = metadata_from_headers(&normalized);
-    if !has_ce_headers(&normalized) {
+    // NATS peers send `ce-` keys; only copy the map when AMQP/JMS-style keys are present.
+    let owned;
+    let normalized = if headers.iter().any(|(k, _)| k.starts_with("cloudEvents")) {
+        owned = normalize_ce_headers(headers);
+        &owned
+    } else {
+        headers
+    };
+    let metadata = metadata_from_headers(normalized);
+    if !has_ce_headers(normalized) {
         return enrich_legacy_metadata(metadata, info, new_event_id, OffsetDateTime::now_utc());
     }
-    let warnings = validate_ce_headers(&normalized);
+    let warnings = validate_ce_headers(normalized);
     if !warnings.is_empty() {
         let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
         tracing::warn!(routing_key = %info.key, source = %info.source, ?warnings,
