@@ -28,6 +28,13 @@ use crate::plan::{self, Plan};
 use crate::request;
 use crate::setup::Setup;
 
+/// The async-nats default of `connection_timeout`.
+const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Accepted health-check intervals: shorter ones would flood the server with probes.
+const HEALTH_INTERVALS: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(10)..=Duration::from_secs(3600);
+
 /// Client-level settings passed through to async-nats.
 #[derive(Debug, Default)]
 struct ClientSettings {
@@ -207,7 +214,10 @@ impl ConnectionBuilder {
         self
     }
 
-    /// Keeps retrying the first connect instead of failing at once.
+    /// Keeps retrying the first connect instead of failing at once: `start()` waits for
+    /// the connection for at most [`connection_timeout`](Self::connection_timeout) (5 s by
+    /// default; raise it to wait longer), then fails with [`Error::Connect`]. Once
+    /// connected, it goes on as usual.
     pub fn retry_initial_connect(mut self, retry: bool) -> Self {
         self.client.retry_initial_connect = retry;
         self
@@ -219,7 +229,9 @@ impl ConnectionBuilder {
         self
     }
 
-    /// Timeout of each connection attempt.
+    /// Timeout of each connection attempt (async-nats default 5 s); with
+    /// [`retry_initial_connect`](Self::retry_initial_connect), also how long `start()`
+    /// waits for the first connection.
     pub fn connection_timeout(mut self, timeout: Duration) -> Self {
         self.client.connection_timeout = Some(timeout);
         self
@@ -259,15 +271,19 @@ impl ConnectionBuilder {
     }
 
     /// Attempts per publish when the ack times out or nobody answers (default 3), all with
-    /// the same message id; the first retry waits `delay`, then it doubles.
+    /// the same message id; the first retry waits `delay`, then it doubles (capped at 5 s,
+    /// or at `delay` when that is longer).
     pub fn publish_retries(mut self, attempts: u32, delay: Duration) -> Self {
         self.timing.publish_attempts = attempts;
         self.timing.publish_retry_delay = delay;
         self
     }
 
-    /// Bounds the publish acks in flight for [`Publish::send`](crate::Publish::send):
-    /// further sends wait for a slot.
+    /// Bounds the publish acks in flight for [`Publish::send`](crate::Publish::send)
+    /// (default 5 000). Each [`PendingAck`](crate::PendingAck) holds a slot until it is
+    /// awaited or dropped; with every slot held, `send()` waits for one and after
+    /// `publish_timeout` fails with [`PublishFailure::Backpressure`](crate::PublishFailure).
+    /// Await acks in a sliding window no wider than `n`.
     pub fn max_ack_inflight(mut self, n: usize) -> Self {
         self.timing.max_ack_inflight = Some(n);
         self
@@ -294,7 +310,10 @@ impl ConnectionBuilder {
         self
     }
 
-    /// Options for every consumer; per-registration options win.
+    /// Options for every consumer; per-registration options win. The effective options
+    /// of each consumer are checked together (e.g. a `backoff` here longer than a
+    /// registration's `max_deliver` is an [`Error::InvalidRegistration`]). A `suffix` here
+    /// is an [`Error::InvalidConfig`]: name consumers on their registrations.
     pub fn consumer_defaults(mut self, options: ConsumerOptions) -> Self {
         self.consumer_defaults = options;
         self
@@ -320,7 +339,8 @@ impl ConnectionBuilder {
 
     /// Registers this connection's Prometheus metrics on `registry` when it starts
     /// (`start` fails if they are already registered there; to report several connections
-    /// on one registry, use [`shared_metrics`](Self::shared_metrics)).
+    /// on one registry, use [`shared_metrics`](Self::shared_metrics)). A `start` that fails
+    /// unregisters them again.
     #[cfg(feature = "metrics")]
     pub fn metrics(mut self, registry: &prometheus::Registry) -> Self {
         self.metrics = MetricsSetting::Register(registry.clone());
@@ -345,7 +365,7 @@ impl ConnectionBuilder {
 
     /// How often consumers are probed on the server for [`Connection::health`] and the
     /// lag gauges refreshed (default 5 s). A consumer unconfirmed for three intervals is
-    /// stale, so the connection is not ready.
+    /// stale, so the connection is not ready. Must be between 10 ms and 1 h.
     pub fn health_check_interval(mut self, interval: Duration) -> Self {
         self.health_interval = interval;
         self
@@ -462,6 +482,14 @@ impl ConnectionBuilder {
 
     fn validate(&self) -> Result<Plan> {
         self.timing.check()?;
+        if !HEALTH_INTERVALS.contains(&self.health_interval) {
+            return Err(Error::InvalidConfig(format!(
+                "health check interval must be between {:?} and {:?}, got {:?}",
+                HEALTH_INTERVALS.start(),
+                HEALTH_INTERVALS.end(),
+                self.health_interval
+            )));
+        }
         for name in self.stream_configs.keys() {
             StreamName::from_exchange(name.as_str())?;
         }
@@ -517,20 +545,34 @@ impl ConnectionBuilder {
     /// Validates everything, connects, ensures streams, creates consumers, subscribes
     /// request handlers and starts fetching.
     ///
+    /// With [`retry_initial_connect`](Self::retry_initial_connect), it first waits for the
+    /// connection, for at most the [`connection_timeout`](Self::connection_timeout).
+    ///
     /// # Errors
     /// Invalid registrations or settings (before any I/O), connection failures, and
-    /// stream, consumer or subscription failures (the connection is closed again).
+    /// stream, consumer or subscription failures (the connection is closed again, and
+    /// metrics registered by [`metrics`](Self::metrics) are unregistered, so the same
+    /// builder settings can be started again).
     pub async fn start(mut self) -> Result<Connection> {
         let plan = self.validate()?;
-        if self.health_interval.is_zero() {
-            return Err(Error::InvalidConfig(
-                "health check interval must be positive".to_owned(),
-            ));
+        let (metrics, registration) = std::mem::take(&mut self.metrics).register()?;
+        self.metrics = metrics;
+        let started = self.connect(plan).await;
+        if started.is_err() {
+            registration.undo();
         }
-        self.metrics = std::mem::take(&mut self.metrics).register()?;
+        started
+    }
+
+    async fn connect(mut self, plan: Plan) -> Result<Connection> {
         let creds = self.client.credentials_file.take();
         let domain = self.client.domain.take();
         let api_prefix = self.client.api_prefix.take();
+        let wait_for_connection = self.client.retry_initial_connect.then(|| {
+            self.client
+                .connection_timeout
+                .unwrap_or(DEFAULT_CONNECTION_TIMEOUT)
+        });
         let mut options = self.connect_options();
         if let Some(path) = creds {
             options = options
@@ -558,15 +600,24 @@ impl ConnectionBuilder {
                 (None, None) => b.build(client.clone()),
             }
         };
-        match self.bring_up(plan, client.clone(), js).await {
-            Ok(conn) => Ok(conn),
-            Err(e) => {
-                if let Err(drain) = client.drain().await {
-                    tracing::debug!(error = %drain, "drain after failed start failed");
-                }
-                Err(e)
-            }
+        // With retry the client connects in the background; without this wait the first
+        // JetStream call would time out instead.
+        let connected = match wait_for_connection {
+            Some(bound) if !self.events.wait_connected(&client, bound).await => Err(
+                Error::Connect(format!("not connected to NATS within {bound:?}").into()),
+            ),
+            _ => Ok(()),
+        };
+        let up = match connected {
+            Ok(()) => self.bring_up(plan, client.clone(), js).await,
+            Err(e) => Err(e),
+        };
+        if up.is_err()
+            && let Err(drain) = client.drain().await
+        {
+            tracing::debug!(error = %drain, "drain after failed start failed");
         }
+        up
     }
 
     async fn bring_up(
@@ -630,13 +681,18 @@ impl ConnectionBuilder {
             .flush()
             .await
             .map_err(|e| Error::Connect(Box::new(e)))?;
-        // Loops are spawned untracked: close() waits on handlers (tracked), not on loops.
+        // Fetch loops hold a `loops` token while they run; close() waits on them, then on
+        // their handlers (tracked).
         for (rt, consumer) in runtimes {
             tokio::spawn(rt.run(consumer).instrument(span.clone()));
         }
         tokio::spawn(crate::health::monitor(Arc::clone(&shared)).instrument(span.clone()));
+        // Request loops are tracked from the start: at close they drain, and the requests
+        // already delivered to this instance are answered before the client is drained.
         for (req, sub) in subscriptions {
-            tokio::spawn(request::run(Arc::clone(&shared), req, sub).instrument(span.clone()));
+            shared
+                .loops
+                .spawn(request::run(Arc::clone(&shared), req, sub).instrument(span.clone()));
         }
         tracing::info!(parent: &span, "connection started");
         Ok(Connection {
@@ -670,13 +726,36 @@ enum MetricsSetting {
     Shared(crate::Metrics),
 }
 
+/// A registration made by `start()`, undone when the start fails.
+#[derive(Default)]
+struct Registration {
+    #[cfg(feature = "metrics")]
+    registered: Option<(prometheus::Registry, crate::Metrics)>,
+}
+
+impl Registration {
+    fn undo(self) {
+        #[cfg(feature = "metrics")]
+        if let Some((registry, metrics)) = self.registered {
+            metrics.unregister(&registry);
+        }
+    }
+}
+
 impl MetricsSetting {
-    /// Registers on the registry, if one was given.
-    fn register(self) -> Result<Self> {
+    /// Registers on the registry, if one was given (before connecting: a duplicate
+    /// registration fails without touching the broker).
+    fn register(self) -> Result<(Self, Registration)> {
         match self {
             #[cfg(feature = "metrics")]
-            Self::Register(registry) => crate::Metrics::register(&registry).map(Self::Shared),
-            other => Ok(other),
+            Self::Register(registry) => {
+                let metrics = crate::Metrics::register(&registry)?;
+                let registration = Registration {
+                    registered: Some((registry, metrics.clone())),
+                };
+                Ok((Self::Shared(metrics), registration))
+            }
+            other => Ok((other, Registration::default())),
         }
     }
 

@@ -73,12 +73,11 @@ where
         info: DeliveryInfo,
         body: Bytes,
     ) -> BoxFuture<Result<(), Failure>> {
-        let payload = match decode::<T>(&body) {
-            Ok(p) => p,
-            Err(e) => return Box::pin(std::future::ready(Err(e))),
-        };
         let handler = Arc::clone(&self.handler);
+        // Decoded inside the future: a panicking `Deserialize` is then caught with the
+        // handler's own panics.
         Box::pin(async move {
+            let payload = decode::<T>(&body)?;
             handler
                 .handle(ConsumableEvent::new(metadata, info, payload))
                 .await
@@ -113,12 +112,9 @@ where
         info: DeliveryInfo,
         body: Bytes,
     ) -> BoxFuture<Result<Vec<u8>, Failure>> {
-        let payload = match decode::<T>(&body) {
-            Ok(p) => p,
-            Err(e) => return Box::pin(std::future::ready(Err(e))),
-        };
         let handler = Arc::clone(&self.handler);
         Box::pin(async move {
+            let payload = decode::<T>(&body)?;
             let reply = handler
                 .handle(ConsumableEvent::new(metadata, info, payload))
                 .await

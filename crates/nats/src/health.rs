@@ -171,7 +171,7 @@ impl HealthTracker {
             consumers: Mutex::new(BTreeMap::new()),
             epoch: AtomicU64::new(0),
             probe_now: Notify::new(),
-            max_silence: interval * 3,
+            max_silence: interval.saturating_mul(3),
             interval,
         }
     }
@@ -322,6 +322,8 @@ pub(crate) struct ConnectionEvents {
     /// Set once the connection is built; events before that wait in `early`.
     shared: OnceLock<Weak<Shared>>,
     early: Mutex<Vec<&'static str>>,
+    /// Wakes `start()` waiting for the first connection.
+    connected: tokio::sync::watch::Sender<bool>,
 }
 
 impl fmt::Debug for ConnectionEvents {
@@ -345,6 +347,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
+/// How often `wait_connected` looks at the client's state besides the event.
+const CONNECT_POLL: Duration = Duration::from_millis(50);
+
 /// At most one slow-consumer warning per window.
 const SLOW_CONSUMER_LOG_WINDOW: Duration = Duration::from_secs(10);
 
@@ -356,7 +361,25 @@ impl ConnectionEvents {
             was_disconnected: std::sync::atomic::AtomicBool::new(false),
             shared: OnceLock::new(),
             early: Mutex::new(Vec::new()),
+            connected: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// Waits until `client` is connected, for at most `bound`; true when it is.
+    pub(crate) async fn wait_connected(
+        &self,
+        client: &async_nats::Client,
+        bound: Duration,
+    ) -> bool {
+        let mut changed = self.connected.subscribe();
+        let connected = async {
+            while client.connection_state() != async_nats::connection::State::Connected {
+                // The event wakes us at once; the poll covers an event the client dropped
+                // (its event queue is bounded).
+                let _ = tokio::time::timeout(CONNECT_POLL, changed.changed()).await;
+            }
+        };
+        tokio::time::timeout(bound, connected).await.is_ok()
     }
 
     /// Feeds events to this connection's metrics and health, counting those that came
@@ -376,6 +399,7 @@ impl ConnectionEvents {
         let service = self.service.as_str();
         let name = match event {
             async_nats::Event::Connected => {
+                self.connected.send_replace(true);
                 if self.was_disconnected.swap(false, Ordering::AcqRel) {
                     tracing::info!(%service, "reconnected to NATS");
                     "reconnected"
@@ -385,6 +409,7 @@ impl ConnectionEvents {
                 }
             }
             async_nats::Event::Disconnected => {
+                self.connected.send_replace(false);
                 self.was_disconnected.store(true, Ordering::Release);
                 if let Some(s) = shared {
                     s.health.disconnected();
@@ -570,6 +595,12 @@ mod tests {
             h.to_string(),
             "degraded: connection closed; consumer a is not bound: consumer not found; consumer b is not fetching"
         );
+    }
+
+    #[test]
+    fn the_staleness_bound_saturates() {
+        let t = HealthTracker::new(Duration::MAX);
+        assert_eq!(t.max_silence, Duration::MAX);
     }
 
     #[test]

@@ -140,6 +140,16 @@ impl Metrics {
     pub fn register(registry: &Registry) -> Result<Self> {
         Self::builder().register(registry)
     }
+
+    /// Removes these collectors from `registry` again (a start that failed after
+    /// registering them), so the same registry can be used by the next attempt.
+    pub(crate) fn unregister(&self, registry: &Registry) {
+        for c in self.inner.all() {
+            if let Err(e) = registry.unregister(c.clone_box()) {
+                tracing::debug!(error = %e, "unregistering a collector failed");
+            }
+        }
+    }
 }
 
 /// Lets the collector list be cloned into the registry.

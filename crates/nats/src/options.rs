@@ -126,6 +126,10 @@ impl StreamConfig {
     }
 }
 
+/// Accepted `concurrency` and `prefetch`: far beyond any useful value, and within what a
+/// semaphore can count.
+const LIMITS: std::ops::RangeInclusive<usize> = 1..=100_000;
+
 /// Per-consumer options. Unset fields fall back to the connection's consumer defaults.
 ///
 /// ```
@@ -176,14 +180,19 @@ impl ConsumerOptions {
         self
     }
 
-    /// How many handlers may run at once for this consumer (default 1, which keeps order).
+    /// How many handlers may run at once for this consumer (default 1; at most 100 000).
+    ///
+    /// With 1, messages are handled one at a time in delivery order; that is not the
+    /// stream's order once a message is redelivered (after a nak, or after AckWait), since
+    /// later messages are handled meanwhile.
     #[must_use]
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = Some(n);
         self
     }
 
-    /// How many messages to pull ahead of the handlers (default: 2 × concurrency, ≥ 16).
+    /// How many messages to pull ahead of the handlers (default: 2 × concurrency, ≥ 16;
+    /// at most 100 000).
     #[must_use]
     pub fn prefetch(mut self, n: usize) -> Self {
         self.prefetch = Some(n);
@@ -237,11 +246,19 @@ impl ConsumerOptions {
         {
             return Err("backoff delays must be greater than zero".to_owned());
         }
-        if self.concurrency == Some(0) {
-            return Err("concurrency must be at least 1".to_owned());
-        }
-        if self.prefetch == Some(0) {
-            return Err("prefetch must be at least 1".to_owned());
+        for (what, n) in [
+            ("concurrency", self.concurrency),
+            ("prefetch", self.prefetch),
+        ] {
+            if let Some(n) = n
+                && !LIMITS.contains(&n)
+            {
+                return Err(format!(
+                    "{what} must be between {} and {}, got {n}",
+                    LIMITS.start(),
+                    LIMITS.end()
+                ));
+            }
         }
         Ok(())
     }
@@ -252,7 +269,7 @@ impl ConsumerOptions {
 
     pub(crate) fn effective_prefetch(&self) -> usize {
         self.prefetch
-            .unwrap_or_else(|| (self.effective_concurrency() * 2).max(16))
+            .unwrap_or_else(|| self.effective_concurrency().saturating_mul(2).max(16))
     }
 }
 
@@ -350,6 +367,17 @@ mod tests {
         assert!(ConsumerOptions::new().concurrency(0).check().is_err());
         assert!(
             ConsumerOptions::new()
+                .concurrency(usize::MAX)
+                .check()
+                .is_err()
+        );
+        assert!(ConsumerOptions::new().concurrency(100_001).check().is_err());
+        assert_eq!(ConsumerOptions::new().concurrency(100_000).check(), Ok(()));
+        assert!(ConsumerOptions::new().prefetch(0).check().is_err());
+        assert!(ConsumerOptions::new().prefetch(usize::MAX).check().is_err());
+        assert_eq!(ConsumerOptions::new().prefetch(100_000).check(), Ok(()));
+        assert!(
+            ConsumerOptions::new()
                 .backoff([Duration::ZERO])
                 .check()
                 .is_err()
@@ -365,5 +393,12 @@ mod tests {
             40
         );
         assert_eq!(ConsumerOptions::new().prefetch(3).effective_prefetch(), 3);
+        // Unchecked options must not overflow either.
+        assert_eq!(
+            ConsumerOptions::new()
+                .concurrency(usize::MAX)
+                .effective_prefetch(),
+            usize::MAX
+        );
     }
 }

@@ -33,6 +33,8 @@ pub(crate) struct GroupPlan {
     pub(crate) options: ConsumerOptions,
     /// Explicit options seen so far, to detect conflicts.
     explicit: ConsumerOptions,
+    /// Index of the group's first registration, named when its effective options fail.
+    first: usize,
 }
 
 impl GroupPlan {
@@ -160,6 +162,19 @@ fn merge_explicit(
     )
 }
 
+/// The options a consumer runs with, checked as a whole: each part may be valid alone
+/// while the combination (say a default `backoff` longer than a `max_deliver`) is not.
+fn effective(
+    defaults: &ConsumerOptions,
+    explicit: &ConsumerOptions,
+) -> std::result::Result<ConsumerOptions, String> {
+    let options = defaults.overlay(explicit);
+    options
+        .check()
+        .map_err(|r| format!("effective options (registrations over consumer_defaults): {r}"))?;
+    Ok(options)
+}
+
 /// Validates every registration and builds the plan.
 pub(crate) fn plan(
     service: &str,
@@ -168,6 +183,12 @@ pub(crate) fn plan(
 ) -> Result<Plan> {
     let service = ServiceName::new(service).map_err(Error::Spec)?;
     consumer_defaults.check().map_err(Error::InvalidConfig)?;
+    if consumer_defaults.suffix.is_some() {
+        // A default suffix would be silently ignored: each registration names its consumer.
+        return Err(Error::InvalidConfig(
+            "consumer_defaults may not set a suffix; set it on the registrations".to_owned(),
+        ));
+    }
     let mut topology = Topology::new(Some(Transport::Nats), service.as_str());
     let mut streams = BTreeMap::new();
     let mut publishers: Vec<PublishTarget> = Vec::new();
@@ -253,6 +274,7 @@ pub(crate) fn plan(
                             filters: Vec::new(),
                             options: ConsumerOptions::default(),
                             explicit: ConsumerOptions::default(),
+                            first: index,
                         });
                         let last = groups.len() - 1;
                         &mut groups[last]
@@ -321,7 +343,8 @@ pub(crate) fn plan(
                         pattern: pattern.clone(),
                         handler: Arc::clone(handler),
                     },
-                    options: consumer_defaults.overlay(&setup.options),
+                    options: effective(consumer_defaults, &setup.options)
+                        .map_err(|r| invalid(index, setup, r))?,
                 });
                 let mut intent =
                     SetupIntent::new(Pattern::ServiceRequest, EndpointDirection::Consume);
@@ -369,7 +392,14 @@ pub(crate) fn plan(
         }
     }
     for group in &mut groups {
-        group.options = consumer_defaults.overlay(&group.explicit);
+        let first = group.first;
+        group.options = effective(consumer_defaults, &group.explicit).map_err(|r| {
+            // Indices come from enumerating `setups`, so the lookup cannot miss.
+            match setups.get(first) {
+                Some(setup) => invalid(first, setup, r),
+                None => Error::InvalidConfig(r),
+            }
+        })?;
     }
     Ok(Plan {
         service,

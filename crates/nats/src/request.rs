@@ -34,18 +34,35 @@ pub(crate) async fn subscribe(shared: &Shared, plan: &RequestPlan) -> Result<Sub
         })
 }
 
+/// Serves requests until shutdown, then drains: the subscription is unsubscribed at once
+/// (so the queue group sends new requests to other instances), and every request already
+/// delivered to this instance is still handled and answered. Returns when the drain is
+/// done, or `shutdown_timeout` after it began (a drain cannot finish while disconnected).
+///
+/// Spawned on the connection's `loops` tracker: `close()` waits for the drain, then for
+/// the handlers it started.
 pub(crate) async fn run(shared: Arc<Shared>, plan: Arc<RequestPlan>, mut sub: Subscriber) {
     let semaphore = Arc::new(Semaphore::new(plan.options.effective_concurrency()));
     let shutdown = shared.shutdown.clone();
+    let mut draining = false;
+    // When to stop waiting for the drain (`None`: not draining, or a timeout too large).
+    let mut deadline = None;
     loop {
+        if !draining && shutdown.is_cancelled() {
+            draining = true;
+            deadline = begin_drain(&shared, &plan, &mut sub).await;
+        }
         let permit = tokio::select! {
-            () = shutdown.cancelled() => break,
+            () = shutdown.cancelled(), if !draining => continue,
+            () = until(deadline) => break,
             p = Arc::clone(&semaphore).acquire_owned() => match p { Ok(p) => p, Err(_) => break },
         };
         let msg = tokio::select! {
-            () = shutdown.cancelled() => break,
+            () = shutdown.cancelled(), if !draining => continue,
+            () = until(deadline) => break,
             m = sub.next() => m,
         };
+        // The end of the subscription: drained, or the client closed.
         let Some(msg) = msg else { break };
         let shared2 = Arc::clone(&shared);
         let plan2 = Arc::clone(&plan);
@@ -54,8 +71,29 @@ pub(crate) async fn run(shared: Arc<Shared>, plan: Arc<RequestPlan>, mut sub: Su
             drop(permit);
         });
     }
-    if let Err(e) = sub.unsubscribe().await {
-        tracing::debug!(subject = %plan.subject, error = %e, "unsubscribe failed");
+    if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+        tracing::warn!(subject = %plan.subject, "request subscription did not drain in time");
+    }
+}
+
+/// Unsubscribes, keeping what was already delivered; returns when to stop waiting for it.
+async fn begin_drain(
+    shared: &Shared,
+    plan: &RequestPlan,
+    sub: &mut Subscriber,
+) -> Option<tokio::time::Instant> {
+    if let Err(e) = sub.drain().await {
+        // The client is gone, so the subscription ends by itself.
+        tracing::debug!(subject = %plan.subject, error = %e, "drain of request subscription failed");
+    }
+    tokio::time::Instant::now().checked_add(shared.timing.shutdown_timeout)
+}
+
+/// Completes at `deadline`; never without one.
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -43,16 +43,16 @@ pub(crate) fn deliver(
     };
     // A child of the remote handler's span, whose context the reply carries.
     let span = shared.otel.consume(&facts, &info.headers);
-    let fut = span.wrap(
-        plan.route
-            .handler
-            .call(metadata, info, reply.payload.clone()),
-    );
+    let handler = Arc::clone(&plan.route.handler);
+    let payload = reply.payload.clone();
     let key = key.to_owned();
     let shared2 = Arc::clone(shared);
     shared.tracker.spawn(async move {
         let start = Instant::now();
-        let result = dispatch::run_guarded(fut, None, || async {}).await;
+        // Called in the task, under the panic guard: nothing of the handler's can unwind
+        // into the publisher that delivered the reply.
+        let fut = async move { handler.call(metadata, info, payload).await };
+        let result = dispatch::run_guarded(span.wrap(fut), None, || async {}).await;
         let (outcome, error) = dispatch::classify(result, &key);
         span.finish(error.as_ref());
         // As the reference's service request consumer: received, then ack or nak.

@@ -94,3 +94,18 @@ fn a_name_clash_fails_and_rolls_back_what_was_registered() -> Result<()> {
     ));
     Ok(())
 }
+
+#[test]
+fn unregistered_metrics_can_be_registered_again() -> Result<()> {
+    let registry = Registry::new();
+    let first = Metrics::register(&registry)?;
+    assert!(matches!(
+        Metrics::register(&registry),
+        Err(Error::Metrics(_))
+    ));
+    first.unregister(&registry);
+    let second = Metrics::register(&registry)?;
+    Instruments::new(Some(&second), "svc").connection_event("connected");
+    assert!(scrape(&registry).contains("nats_connection_events"));
+    Ok(())
+}

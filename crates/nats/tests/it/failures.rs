@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use messaging_nats::async_nats::{self, jetstream};
-use messaging_nats::{Connection, ConnectionBuilder, Error, Publisher, Setup};
+use messaging_nats::{Connection, ConnectionBuilder, ConsumerOptions, Error, Publisher, Setup};
 use messaging_spec::{ConsumableEvent, ErrorNotification, HandlerError, NameKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -369,7 +369,137 @@ async fn panicking_handler_is_retried_and_the_consumer_survives() -> TestResult 
     Ok(())
 }
 
+/// A payload whose `Deserialize` panics on 13: a panic outside the handler's own code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fragile(u64);
+
+impl<'de> Deserialize<'de> for Fragile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = u64::deserialize(d)?;
+        assert_ne!(n, 13, "unlucky number");
+        Ok(Self(n))
+    }
+}
+
+#[tokio::test]
+async fn panic_while_decoding_is_caught_and_nakd() -> TestResult {
+    let server = support::server();
+    let (errors_tx, mut errors) = mpsc::channel(16);
+    let (handler, mut handled) = support::forward::<Fragile>();
+    let _orders = support::start(
+        support::builder(&server, "orders")
+            .error_notifications(errors_tx)
+            .setup(Setup::event_consumer("Order.Created", handler).max_deliver(2)),
+    )
+    .await;
+    let (_client, mut given_up) = advisories(&server, "MAX_DELIVERIES", "events", "orders").await;
+    let shop = support::start(support::builder(&server, "shop").event_publisher()).await;
+    let events = shop.event_publisher()?;
+
+    events.publish("Order.Created", &13).await?;
+    // Nak'ed, not terminated: delivered twice, then the server gives up.
+    for _ in 0..2 {
+        let n = support::recv(&mut errors).await;
+        match nats_error(&n) {
+            Error::Panicked { routing_key, .. } => assert_eq!(routing_key, "Order.Created"),
+            other => panic!("expected Panicked, got {other:?}"),
+        }
+    }
+    assert_eq!(next_advisory(&mut given_up).await, (1, 2));
+
+    events.publish("Order.Created", &7).await?;
+    assert_eq!(support::recv(&mut handled).await.payload, Fragile(7));
+    let js = support::raw_js(&server).await;
+    let info = support::settled(&js, "events", "orders").await;
+    assert_eq!(info.delivered.consumer_sequence, 3);
+    assert_eq!(errors.try_recv().err(), Some(TryRecvError::Empty));
+    Ok(())
+}
+
+#[tokio::test]
+async fn panic_while_decoding_a_request_is_an_error_reply() -> TestResult {
+    let server = support::server();
+    let (errors_tx, mut errors) = mpsc::channel(16);
+    let _billing = support::start(
+        support::builder(&server, "billing")
+            .error_notifications(errors_tx)
+            .request_handler(
+                "Billing.Charge",
+                |ev: ConsumableEvent<Fragile>| async move { Ok::<_, HandlerError>(ev.payload.0) },
+            ),
+    )
+    .await;
+    let orders =
+        support::start(support::builder(&server, "orders").service_publisher("billing")).await;
+    let billing = orders.service_publisher("billing")?;
+
+    match billing.request::<u64, _>("Billing.Charge", &13).await {
+        Err(Error::Remote { service, .. }) => assert_eq!(service, "billing"),
+        other => panic!("expected Error::Remote, got {other:?}"),
+    }
+    let n = support::recv(&mut errors).await;
+    match nats_error(&n) {
+        Error::Panicked { routing_key, .. } => assert_eq!(routing_key, "Billing.Charge"),
+        other => panic!("expected Panicked, got {other:?}"),
+    }
+    // The handler is still there.
+    assert_eq!(billing.request::<u64, _>("Billing.Charge", &7).await?, 7);
+    Ok(())
+}
+
+/// A failed start must not leave its collectors behind, or every retry would fail with a
+/// duplicate registration.
+#[cfg(feature = "metrics")]
+#[tokio::test]
+async fn failed_start_unregisters_its_metrics() -> TestResult {
+    let registry = messaging_nats::prometheus::Registry::new();
+    // A port nobody listens on any more.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let result = Connection::builder("orders")
+        .url(format!("nats://127.0.0.1:{closed}"))
+        .metrics(&registry)
+        .event_publisher()
+        .start()
+        .await;
+    match result {
+        Err(Error::Connect(_)) => {}
+        other => panic!("expected Error::Connect, got {other:?}"),
+    }
+    let server = support::server();
+    let conn = support::start(
+        support::builder(&server, "orders")
+            .metrics(&registry)
+            .event_publisher(),
+    )
+    .await;
+    conn.event_publisher()?
+        .publish("Order.Created", &Order { id: 1 })
+        .await?;
+    let families = registry.gather();
+    assert!(
+        families
+            .iter()
+            .any(|f| f.name() == "nats_events_publish_succeed")
+    );
+    conn.close().await?;
+    Ok(())
+}
+
 type Check = fn(&Error) -> bool;
+
+/// The registration after the stream publisher (index 1) is named, with no spec error.
+fn first_registration_invalid(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::InvalidRegistration {
+            index: 1,
+            source: None,
+            ..
+        }
+    )
+}
 
 /// Registrations and settings that must be refused before the broker is touched. Every
 /// builder also registers a stream publisher, so a start that got through would leave a
@@ -470,6 +600,77 @@ fn invalid_builders(
         (
             "zero request timeout",
             base("orders").request_timeout(Duration::ZERO),
+            |e| matches!(e, Error::InvalidConfig(_)),
+        ),
+        (
+            "default backoff longer than a registration's max_deliver",
+            base("orders")
+                .consumer_defaults(ConsumerOptions::new().backoff([ms(10), ms(20), ms(30)]))
+                .setup(Setup::event_consumer("Order.Created", ignore).max_deliver(2)),
+            first_registration_invalid,
+        ),
+        (
+            "registration's backoff longer than the default max_deliver",
+            base("orders")
+                .consumer_defaults(ConsumerOptions::new().max_deliver(2))
+                .setup(Setup::event_consumer("Order.Created", ignore).backoff([
+                    ms(10),
+                    ms(20),
+                    ms(30),
+                ])),
+            first_registration_invalid,
+        ),
+        (
+            "options of one consumer that only clash together",
+            base("orders")
+                .setup(Setup::event_consumer("Order.Created", ignore).max_deliver(2))
+                .setup(Setup::event_consumer("Order.Paid", ignore).backoff([
+                    ms(10),
+                    ms(20),
+                    ms(30),
+                ])),
+            first_registration_invalid,
+        ),
+        (
+            "request handler with a default max_deliver below its backoff",
+            base("orders")
+                .consumer_defaults(ConsumerOptions::new().max_deliver(1))
+                .setup(
+                    Setup::request_handler("Orders.Get", |ev: ConsumableEvent<Value>| async move {
+                        Ok::<_, HandlerError>(ev.payload)
+                    })
+                    .backoff([ms(10), ms(20)]),
+                ),
+            first_registration_invalid,
+        ),
+        (
+            "suffix in consumer_defaults",
+            base("orders")
+                .consumer_defaults(ConsumerOptions::new().suffix("audit"))
+                .event_consumer("Order.Created", ignore),
+            |e| matches!(e, Error::InvalidConfig(_)),
+        ),
+        (
+            "concurrency beyond any semaphore",
+            base("orders")
+                .setup(Setup::event_consumer("Order.Created", ignore).concurrency(usize::MAX)),
+            first_registration_invalid,
+        ),
+        (
+            "default prefetch of zero",
+            base("orders")
+                .consumer_defaults(ConsumerOptions::new().prefetch(0))
+                .event_consumer("Order.Created", ignore),
+            |e| matches!(e, Error::InvalidConfig(_)),
+        ),
+        (
+            "zero health check interval",
+            base("orders").health_check_interval(Duration::ZERO),
+            |e| matches!(e, Error::InvalidConfig(_)),
+        ),
+        (
+            "health check interval that would overflow",
+            base("orders").health_check_interval(Duration::MAX),
             |e| matches!(e, Error::InvalidConfig(_)),
         ),
     ]

@@ -344,3 +344,108 @@ async fn replicated_stream_works_through_every_cluster_url() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_answers_the_requests_already_delivered() -> TestResult {
+    const N: u64 = 5;
+    let server = support::server();
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let slow_echo = move |ev: ConsumableEvent<Value>| {
+        let started_tx = started_tx.clone();
+        async move {
+            let _ = started_tx.send(());
+            // The work itself: long enough for every request to queue up behind it.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok::<_, HandlerError>(ev.payload)
+        }
+    };
+    let billing = support::start(
+        support::builder(&server, "billing").request_handler("Billing.Charge", slow_echo),
+    )
+    .await;
+    let orders =
+        support::start(support::builder(&server, "orders").service_publisher("billing")).await;
+    let publisher = orders.service_publisher("billing")?;
+    let calls: Vec<_> = (0..N)
+        .map(|n| {
+            let publisher = publisher.clone();
+            tokio::spawn(async move {
+                publisher
+                    .request::<Value, _>("Billing.Charge", &json!({ "n": n }))
+                    .await
+            })
+        })
+        .collect();
+    // One request is being handled and the server has delivered all of them to billing's
+    // (only) subscription: the rest wait in this instance's buffer.
+    support::recv(&mut started).await;
+    support::eventually("every request delivered to billing", || async {
+        let subsz = server.monitor_json("/subsz?subs=1").ok()?;
+        let delivered: u64 = subsz["subscriptions_list"]
+            .as_array()?
+            .iter()
+            .filter(|s| s["subject"] == "billing.request.Billing.Charge")
+            .filter_map(|s| s["msgs"].as_u64())
+            .sum();
+        (delivered == N).then_some(())
+    })
+    .await;
+
+    support::bounded(billing.close()).await?;
+    for (n, call) in (0..N).zip(calls) {
+        assert_eq!(support::bounded(call).await??, json!({ "n": n }));
+    }
+    // Each request was handled once: N starts, and nothing more.
+    support::recv_n(&mut started, 4).await;
+    assert!(started.try_recv().is_err());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_initial_connect_waits_for_the_server() -> TestResult {
+    let mut server = support::server();
+    tokio::task::block_in_place(|| server.stop())?;
+    let builder = support::builder(&server, "late")
+        .retry_initial_connect(true)
+        .connection_timeout(support::TIMEOUT)
+        // Without the wait, ensuring the stream would time out after this.
+        .publish_timeout(Duration::from_millis(200))
+        .event_publisher();
+    let starting = tokio::spawn(builder.start());
+    // An outage that outlasts the stream-ensure timeout.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !starting.is_finished(),
+        "start() returned while the server was down"
+    );
+    tokio::task::block_in_place(|| server.start_again())?;
+    let conn = support::bounded(starting).await??;
+    conn.event_publisher()?
+        .publish("Late.Arrived", &json!({"n": 1}))
+        .await?;
+    let js = support::raw_js(&server).await;
+    assert_eq!(support::stream_info(&js, "events").await.state.messages, 1);
+    conn.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_initial_connect_gives_up_after_the_connection_timeout() -> TestResult {
+    let mut server = support::server();
+    tokio::task::block_in_place(|| server.stop())?;
+    let started = std::time::Instant::now();
+    let result = support::bounded(
+        support::builder(&server, "late")
+            .retry_initial_connect(true)
+            .connection_timeout(Duration::from_millis(500))
+            .event_publisher()
+            .start(),
+    )
+    .await;
+    match result {
+        Err(messaging_nats::Error::Connect(_)) => {}
+        other => panic!("expected Error::Connect, got {other:?}"),
+    }
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    Ok(())
+}
