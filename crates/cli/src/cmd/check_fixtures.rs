@@ -3,20 +3,20 @@
 
 use std::path::{Path, PathBuf};
 
-use messaging_spec::validate;
 use serde::de::IgnoredAny;
 
 use crate::error::CliError;
 use crate::input::{Input, parse_topology};
 use crate::output::{Outcome, prefixed};
+use crate::rules::Rules;
 
-/// Checks the directory's JSON files in name order.
-pub(crate) fn run(dir: &Path, verbose: bool) -> Outcome {
+/// Checks the directory's JSON files in name order, topologies under `rules`.
+pub(crate) fn run(dir: &Path, rules: Rules, verbose: bool) -> Outcome {
     let files = match json_files(dir) {
         Ok(files) => files,
         Err(e) => return e.into(),
     };
-    let errors: Vec<String> = files.iter().flat_map(|path| check(path)).collect();
+    let errors: Vec<String> = files.iter().flat_map(|path| check(path, rules)).collect();
     if !errors.is_empty() {
         return Outcome::Invalid(errors);
     }
@@ -44,7 +44,7 @@ fn json_files(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
 }
 
 /// The error lines for one file (empty when it passes).
-fn check(path: &Path) -> Vec<String> {
+fn check(path: &Path, rules: Rules) -> Vec<String> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(source) => {
@@ -65,7 +65,7 @@ fn check(path: &Path) -> Vec<String> {
             ],
         },
         Ok(topology) if topology.service_name.is_empty() => Vec::new(),
-        Ok(topology) => match validate(&topology) {
+        Ok(topology) => match rules.validate(&topology) {
             Ok(()) => Vec::new(),
             Err(errors) => prefixed(&path.display(), &errors),
         },

@@ -3,18 +3,19 @@
 
 use std::path::PathBuf;
 
-use messaging_spec::{Topology, ValidationError, ValidationErrors, validate_topologies};
+use messaging_spec::{Topology, ValidationError, ValidationErrors};
 
 use crate::input::{Loaded, load_all};
 use crate::output::{Outcome, prefixed};
+use crate::rules::Rules;
 
-/// Reads `files` and validates them together.
-pub(crate) fn run(files: Vec<PathBuf>, verbose: bool) -> Outcome {
+/// Reads `files` and validates them together under `rules`.
+pub(crate) fn run(files: Vec<PathBuf>, rules: Rules, verbose: bool) -> Outcome {
     let loaded = match load_all(files) {
         Ok(loaded) => loaded,
         Err(e) => return e.into(),
     };
-    if let Err(errors) = check(&loaded) {
+    if let Err(errors) = check(&loaded, rules) {
         return Outcome::Invalid(errors);
     }
     Outcome::Valid {
@@ -23,9 +24,11 @@ pub(crate) fn run(files: Vec<PathBuf>, verbose: bool) -> Outcome {
 }
 
 /// Cross-validates, returning the error lines, each prefixed with its file.
-pub(crate) fn check(loaded: &[Loaded]) -> Result<(), Vec<String>> {
+pub(crate) fn check(loaded: &[Loaded], rules: Rules) -> Result<(), Vec<String>> {
     let topologies: Vec<Topology> = loaded.iter().map(|l| l.topology.clone()).collect();
-    validate_topologies(&topologies).map_err(|errors| attribute(loaded, &errors))
+    rules
+        .validate_topologies(&topologies)
+        .map_err(|errors| attribute(loaded, &errors))
 }
 
 /// Prefixes every error's lines with the file of the topology at fault.

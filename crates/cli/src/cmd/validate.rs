@@ -1,17 +1,16 @@
 //! `messaging validate [FILE|-]`: one topology on its own.
 
-use messaging_spec::validate;
-
 use crate::input::Input;
 use crate::output::Outcome;
+use crate::rules::Rules;
 
-/// Validates the topology read from `input`.
-pub(crate) fn run(input: &Input, verbose: bool) -> Outcome {
+/// Validates the topology read from `input` under `rules`.
+pub(crate) fn run(input: &Input, rules: Rules, verbose: bool) -> Outcome {
     let topology = match input.read_topology() {
         Ok(t) => t,
         Err(e) => return e.into(),
     };
-    match validate(&topology) {
+    match rules.validate(&topology) {
         Ok(()) => Outcome::Valid {
             details: verbose.then(|| {
                 format!(

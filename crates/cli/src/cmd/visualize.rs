@@ -9,6 +9,7 @@ use crate::error::CliError;
 use crate::html;
 use crate::input::load_all;
 use crate::output::Outcome;
+use crate::rules::Rules;
 
 /// Where to write the HTML page and where it loads Mermaid from.
 #[derive(Debug, Clone)]
@@ -19,13 +20,16 @@ pub(crate) struct HtmlPage {
     pub(crate) mermaid_src: String,
 }
 
-/// Reads `files`, validates them together unless told not to, and draws them.
-pub(crate) fn run(files: Vec<PathBuf>, validate: bool, page: Option<&HtmlPage>) -> Outcome {
+/// Reads `files`, validates them together under `rules` unless `rules` is `None`, and draws
+/// them.
+pub(crate) fn run(files: Vec<PathBuf>, rules: Option<Rules>, page: Option<&HtmlPage>) -> Outcome {
     let loaded = match load_all(files) {
         Ok(loaded) => loaded,
         Err(e) => return e.into(),
     };
-    if validate && let Err(errors) = cross_validate::check(&loaded) {
+    if let Some(rules) = rules
+        && let Err(errors) = cross_validate::check(&loaded, rules)
+    {
         return Outcome::Invalid(errors);
     }
     let topologies: Vec<Topology> = loaded.into_iter().map(|l| l.topology).collect();
