@@ -33,6 +33,9 @@ fn event(id: usize) -> Event {
 
 type BoxErr = Box<dyn std::error::Error + Send + Sync>;
 
+/// Bound on each consume run: a run that stalls fails instead of hanging the bench.
+const CONSUME_TIMEOUT: Duration = Duration::from_secs(120);
+
 async fn raw_publish(
     url: &str,
     stream_name: &str,
@@ -144,12 +147,18 @@ async fn raw_consume(url: &str, stream_name: &str, n: usize) -> Result<Duration,
         .max_messages_per_batch(64)
         .messages()
         .await?;
+    let deadline = tokio::time::Instant::now() + CONSUME_TIMEOUT;
     let mut seen = 0;
     while seen < n {
-        let Some(msg) = messages.next().await else {
-            break;
+        let msg = match tokio::time::timeout_at(deadline, messages.next()).await {
+            Ok(Some(msg)) => msg?,
+            Ok(None) => return Err(format!("raw consume ended after {seen} of {n}").into()),
+            Err(_) => {
+                return Err(
+                    format!("raw consume got {seen} of {n} within {CONSUME_TIMEOUT:?}").into(),
+                );
+            }
         };
-        let msg = msg?;
         let _: Event = serde_json::from_slice(&msg.payload)?;
         msg.ack().await?;
         seen += 1;
@@ -185,7 +194,13 @@ async fn ours_consume(
         )
         .start()
         .await?;
-    tokio::time::timeout(Duration::from_secs(120), done.notified()).await?;
+    if tokio::time::timeout(CONSUME_TIMEOUT, done.notified())
+        .await
+        .is_err()
+    {
+        let got = seen.load(Ordering::Relaxed);
+        return Err(format!("consume got {got} of {n} within {CONSUME_TIMEOUT:?}").into());
+    }
     let elapsed = start.elapsed();
     conn.close().await?;
     Ok(elapsed)

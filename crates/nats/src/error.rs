@@ -17,6 +17,21 @@ pub enum RequestFailure {
     Other,
 }
 
+/// Why a JetStream publish failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublishFailure {
+    /// No ack arrived within `publish_timeout`.
+    TimedOut,
+    /// No stream listens on the subject (no responders, or the stream was deleted).
+    NoStream,
+    /// `max_ack_inflight` acks were outstanding for all of `publish_timeout`: await the
+    /// pending acks before sending more.
+    Backpressure,
+    /// Anything else (connection closed, payload too large, server error…).
+    Other,
+}
+
 /// Everything that can go wrong in `messaging-nats`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -94,15 +109,23 @@ pub enum Error {
         source: serde_json::Error,
     },
     /// Publishing to JetStream failed after all retries.
-    #[error("publish to {subject} failed after {attempts} attempt(s): {source}")]
+    #[error("publish to {subject} failed after {attempts} attempt(s) ({kind:?}): {source}")]
     Publish {
         /// The subject.
         subject: String,
         /// How many attempts were made (same message id each time).
         attempts: u32,
+        /// Why the last attempt failed.
+        kind: PublishFailure,
         /// The last cause.
         #[source]
         source: BoxError,
+    },
+    /// `request()` was called on a publisher whose target is a stream, not a service.
+    #[error("request() needs a service publisher, not {target}")]
+    NotAServicePublisher {
+        /// The publisher's target.
+        target: String,
     },
     /// A Core NATS request failed.
     #[error("request to {subject} failed ({kind:?}): {source}")]

@@ -61,7 +61,7 @@ mod target;
 
 pub use builder::ConnectionBuilder;
 pub use connection::Connection;
-pub use error::{BoxError, Error, RequestFailure, Result};
+pub use error::{BoxError, Error, PublishFailure, RequestFailure, Result};
 pub use health::{ConsumerHealth, Health, HealthProblem, HealthStatus};
 #[cfg(feature = "metrics")]
 #[doc(hidden)]

@@ -8,25 +8,24 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use async_nats::HeaderMap;
-use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
-use async_nats::jetstream::publish::PublishAck;
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::{HeaderMap, Subject};
 use bytes::Bytes;
-use messaging_spec::{Headers, RoutingKey, SERVICE_HEADER, new_event_id, publish_headers};
+use messaging_spec::{Headers, RoutingKey};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use time::OffsetDateTime;
 
 use crate::connection::Shared;
 use crate::error::{Error, RequestFailure, Result};
-use crate::headers;
+use crate::headers::PublishHeaders;
 use crate::metrics::{PublishRecorder, RequestResult};
 use crate::otel::{MessageSpan, SpanFacts};
 use crate::request::SERVICE_ERROR;
 use crate::target::PublishTarget;
 
-/// The JetStream header that de-duplicates publishes within the stream's window.
-const MSG_ID: &str = "Nats-Msg-Id";
+mod ack;
+
+pub use ack::PendingAck;
 
 /// Sends messages to one target. Cheap to clone; safe to share across tasks.
 ///
@@ -139,7 +138,15 @@ impl Publisher {
     fn recorder(&self, p: &Prepared) -> PublishRecorder {
         self.shared
             .metrics
-            .publish(self.target.destination(), &p.routing_key)
+            .publish(self.target.destination(), p.routing_key.as_str())
+    }
+
+    /// Stream targets de-duplicate by `Nats-Msg-Id`; Core NATS requests cannot.
+    fn dedups(&self) -> bool {
+        matches!(
+            *self.target,
+            PublishTarget::EventStream | PublishTarget::Stream(_)
+        )
     }
 
     fn subject(&self, key: &RoutingKey) -> String {
@@ -149,6 +156,14 @@ impl Publisher {
             }
             other => messaging_spec::naming::nats_subject(other.destination(), key.as_str()),
         }
+    }
+
+    fn header_map(&self, p: &Prepared) -> HeaderMap {
+        p.headers.to_map(
+            p.routing_key.as_str(),
+            self.shared.service.as_str(),
+            self.dedups(),
+        )
     }
 }
 
@@ -175,11 +190,10 @@ impl std::fmt::Debug for Publish<'_> {
 
 /// A message prepared for the wire.
 struct Prepared {
-    subject: String,
-    headers: HeaderMap,
+    subject: Subject,
+    headers: PublishHeaders,
     body: Bytes,
-    id: String,
-    routing_key: String,
+    routing_key: RoutingKey,
     /// When the publish began, for the duration metrics.
     started: Instant,
     span: MessageSpan,
@@ -215,84 +229,84 @@ impl<'a> Publish<'a> {
         if shared.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        let key = RoutingKey::new(self.routing_key.as_str())?;
+        let key = RoutingKey::new(self.routing_key)?;
         let body = self.body?;
-        let mut custom = Headers::new();
-        for (k, v) in self.headers {
-            if k == SERVICE_HEADER {
-                return Err(Error::ReservedHeader(k));
-            }
-            headers::name(&k)?;
-            custom.insert(k, v);
-        }
-        if let Some(id) = self.id {
-            custom.insert(messaging_spec::CE_ID, id);
-        }
-        let service = shared.service.as_str();
-        let mut all = publish_headers(
-            &custom,
-            key.as_str(),
-            service,
-            OffsetDateTime::now_utc(),
-            new_event_id,
-        );
-        all.insert(SERVICE_HEADER, service);
-        let id = all
-            .get_str(messaging_spec::CE_ID)
-            .unwrap_or_default()
-            .to_owned();
-        if matches!(
-            *publisher.target,
-            PublishTarget::EventStream | PublishTarget::Stream(_)
-        ) {
-            all.insert_if_absent(MSG_ID, id.as_str());
-        }
+        let mut headers = PublishHeaders::new(self.headers, self.id)?;
         let subject = publisher.subject(&key);
         let facts = SpanFacts {
             destination: publisher.target.destination(),
             subject: &subject,
             routing_key: key.as_str(),
-            message_id: Some(&id),
+            message_id: Some(headers.id()),
             body_size: body.len(),
             subscription: None,
         };
-        let span = shared.otel.publish(&facts, &mut all);
+        let mut trace = Headers::new();
+        let span = shared.otel.publish(&facts, &mut trace);
+        if !trace.is_empty() {
+            headers.set_trace(&trace);
+        }
         Ok((
             publisher,
             Prepared {
-                subject,
-                span,
-                headers: headers::to_nats(all.iter_str())?,
+                subject: Subject::from(subject),
+                headers,
                 body,
-                id,
-                routing_key: key.as_str().to_owned(),
+                routing_key: key,
                 started: Instant::now(),
+                span,
             },
         ))
     }
 
     /// Sends without waiting for the stream's ack and returns it as a future, so many
-    /// publishes can be in flight (bounded by the connection's `max_ack_inflight`).
-    /// For service targets this waits for the reply and returns a completed ack.
+    /// publishes can be in flight. For service targets this waits for the reply and
+    /// returns a completed ack.
+    ///
+    /// At most `max_ack_inflight` acks (see
+    /// [`ConnectionBuilder::max_ack_inflight`](crate::ConnectionBuilder::max_ack_inflight))
+    /// can be outstanding: a [`PendingAck`] holds its slot until it is awaited or dropped.
+    /// When all slots are held, `send()` waits for one, and after `publish_timeout` fails
+    /// with [`Error::Publish`] of kind
+    /// [`PublishFailure::Backpressure`](crate::PublishFailure::Backpressure). So await acks
+    /// in a sliding window no wider than `max_ack_inflight`:
+    ///
+    /// ```no_run
+    /// # async fn demo(events: messaging_nats::Publisher) -> Result<(), messaging_nats::Error> {
+    /// use std::collections::VecDeque;
+    /// const WINDOW: usize = 256; // at most max_ack_inflight
+    /// let mut acks = VecDeque::with_capacity(WINDOW);
+    /// for n in 0..10_000u32 {
+    ///     if acks.len() == WINDOW
+    ///         && let Some(oldest) = acks.pop_front()
+    ///     {
+    ///         oldest.await?;
+    ///     }
+    ///     acks.push_back(events.publish("Counter.Ticked", &n).send().await?);
+    /// }
+    /// for ack in acks {
+    ///     ack.await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
-    /// Validation errors, or a failure to hand the message to the client.
+    /// Validation errors, [`Error::Publish`] of kind `Backpressure` as above, or (service
+    /// targets) the request's error.
     pub async fn send(self) -> Result<PendingAck> {
         let (publisher, prepared) = self.prepare()?;
         if let PublishTarget::Service(_) = &*publisher.target {
             let receipt = publisher.request_raw(prepared).await.map(|(r, _)| r)?;
-            return Ok(PendingAck {
-                state: PendingState::Done(Box::new(receipt)),
-            });
+            return Ok(PendingAck::done(receipt));
         }
-        let first = send_js(&publisher.shared, &prepared).await;
-        Ok(PendingAck {
-            state: PendingState::Js {
-                publisher: publisher.clone(),
-                prepared: Box::new(prepared),
-                first: Box::new(first),
-            },
-        })
+        let first = match publisher.send_attempt(&prepared).await {
+            Err(e) if e.kind() == PublishErrorKind::MaxAckPending => {
+                return Err(publisher.failed(prepared, 1, e));
+            }
+            // Other hand-off failures may be transient: the ack's retries handle them.
+            other => other,
+        };
+        Ok(PendingAck::js(publisher.clone(), prepared, first))
     }
 }
 
@@ -305,130 +319,16 @@ impl<'a> IntoFuture for Publish<'a> {
     }
 }
 
-async fn send_js(
-    shared: &Shared,
-    p: &Prepared,
-) -> std::result::Result<PublishAckFuture, async_nats::jetstream::context::PublishError> {
-    shared
-        .js
-        .publish_with_headers(p.subject.clone(), p.headers.clone(), p.body.clone())
-        .await
-}
-
-fn retryable(kind: PublishErrorKind) -> bool {
-    matches!(
-        kind,
-        PublishErrorKind::TimedOut
-            | PublishErrorKind::StreamNotFound
-            | PublishErrorKind::BrokenPipe
-    )
-}
-
-enum PendingState {
-    Js {
-        publisher: Publisher,
-        prepared: Box<Prepared>,
-        first: Box<
-            std::result::Result<PublishAckFuture, async_nats::jetstream::context::PublishError>,
-        >,
-    },
-    Done(Box<PublishReceipt>),
-}
-
-/// An ack still to come. Awaiting it retries a timed-out or unanswered publish with the
-/// same message id, so the stream stores it once.
-#[must_use = "the ack tells whether the stream stored the message"]
-pub struct PendingAck {
-    state: PendingState,
-}
-
-impl std::fmt::Debug for PendingAck {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.state {
-            PendingState::Js { prepared, .. } => f
-                .debug_struct("PendingAck")
-                .field("subject", &prepared.subject)
-                .field("id", &prepared.id)
-                .finish(),
-            PendingState::Done(r) => f.debug_tuple("PendingAck").field(r).finish(),
-        }
-    }
-}
-
-impl IntoFuture for PendingAck {
-    type Output = Result<PublishReceipt>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let (publisher, prepared, first) = match self.state {
-                PendingState::Done(r) => return Ok(*r),
-                PendingState::Js {
-                    publisher,
-                    prepared,
-                    first,
-                } => (publisher, prepared, first),
-            };
-            let timing = &publisher.shared.timing;
-            let mut attempt = 1u32;
-            let mut pending = *first;
-            loop {
-                let result = match pending {
-                    Ok(fut) => fut.await,
-                    Err(e) => Err(e),
-                };
-                match result {
-                    Ok(ack) => {
-                        publisher
-                            .recorder(&prepared)
-                            .succeeded(prepared.started.elapsed());
-                        prepared.span.finish(None);
-                        return Ok(receipt(&prepared, &ack));
-                    }
-                    Err(e) if retryable(e.kind()) && attempt < timing.publish_attempts => {
-                        let delay = timing.publish_retry_delay * 2u32.pow(attempt - 1);
-                        tracing::warn!(subject = %prepared.subject, id = %prepared.id, attempt, error = %e, "publish not acknowledged; retrying with the same id");
-                        tokio::time::sleep(delay).await;
-                        attempt += 1;
-                        pending = send_js(&publisher.shared, &prepared).await;
-                    }
-                    Err(e) => {
-                        publisher
-                            .recorder(&prepared)
-                            .failed(prepared.started.elapsed());
-                        prepared.span.failed(&e);
-                        return Err(Error::Publish {
-                            subject: prepared.subject,
-                            attempts: attempt,
-                            source: Box::new(e),
-                        });
-                    }
-                }
-            }
-        })
-    }
-}
-
-fn receipt(p: &Prepared, ack: &PublishAck) -> PublishReceipt {
-    PublishReceipt {
-        id: p.id.clone(),
-        subject: p.subject.clone(),
-        stream: Some(ack.stream.clone()),
-        sequence: Some(ack.sequence),
-        duplicate: ack.duplicate,
-    }
-}
-
 impl Publisher {
     /// Core NATS request; hands the reply to matching response consumers.
     async fn request_raw(&self, p: Prepared) -> Result<(PublishReceipt, async_nats::Message)> {
         let shared = &self.shared;
         let request = async_nats::Request::new()
-            .headers(p.headers)
+            .headers(self.header_map(&p))
             .payload(p.body)
             .timeout(Some(shared.timing.request_timeout));
         let reply = shared.client.send_request(p.subject.clone(), request).await;
-        self.record_request(&p.routing_key, p.started, reply.as_ref());
+        self.record_request(p.routing_key.as_str(), p.started, reply.as_ref());
         match &reply {
             Ok(_) => p.span.finish(None),
             Err(e) => p.span.failed(e),
@@ -440,7 +340,7 @@ impl Publisher {
                 _ => RequestFailure::Other,
             };
             Error::Request {
-                subject: p.subject.clone(),
+                subject: p.subject.to_string(),
                 kind,
                 source: Box::new(e),
             }
@@ -450,8 +350,8 @@ impl Publisher {
         }
         Ok((
             PublishReceipt {
-                id: p.id,
-                subject: p.subject,
+                id: p.headers.into_id(),
+                subject: p.subject.into_string(),
                 stream: None,
                 sequence: None,
                 duplicate: false,
@@ -516,14 +416,14 @@ impl<'a, R: DeserializeOwned + 'a> IntoFuture for Call<'a, R> {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let (publisher, prepared) = self.publish.prepare()?;
-            let PublishTarget::Service(target) = &*publisher.target else {
-                return Err(Error::InvalidConfig(format!(
-                    "request() needs a service publisher, not {}",
-                    publisher.target
-                )));
+            // Checked first, so no span is started for a call that cannot be made.
+            let PublishTarget::Service(target) = &*self.publish.publisher.target else {
+                return Err(Error::NotAServicePublisher {
+                    target: self.publish.publisher.target.to_string(),
+                });
             };
             let target = target.as_str().to_owned();
+            let (publisher, prepared) = self.publish.prepare()?;
             let (receipt, reply) = publisher.request_raw(prepared).await?;
             decode_reply(&target, &receipt.subject, &reply)
         })

@@ -6,6 +6,7 @@ mod failures;
 mod lifecycle;
 mod observability;
 mod patterns;
+mod publishing;
 mod support;
 mod topology_fixture;
 mod wire;
