@@ -240,7 +240,12 @@ impl Connection {
                 s.delete_consumer(&name).await.ok()
             };
             let deadline = self.shared.timing.publish_timeout;
-            if tokio::time::timeout(deadline, deleted).await.ok().flatten().is_none() {
+            if tokio::time::timeout(deadline, deleted)
+                .await
+                .ok()
+                .flatten()
+                .is_none()
+            {
                 tracing::debug!(stream = %stream, consumer = %name, "could not delete ephemeral consumer");
             }
         }

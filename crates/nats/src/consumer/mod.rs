@@ -341,7 +341,9 @@ impl GroupRuntime {
                     tracing::info!(consumer = %self.label, "consumer recreated");
                     *consumer = c;
                     self.remember(consumer);
-                    self.shared.health.bound(&self.label, &consumer.cached_info().name);
+                    self.shared
+                        .health
+                        .bound(&self.label, &consumer.cached_info().name);
                     return true;
                 }
                 Err(e) => tracing::warn!(consumer = %self.label, error = %e, "recreate failed"),
