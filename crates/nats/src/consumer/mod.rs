@@ -248,7 +248,9 @@ impl GroupRuntime {
     async fn dispatch_loop(self: Arc<Self>, ack_wait: Duration) {
         let _running = self.shared.loops.token();
         let shutdown = self.shared.shutdown.clone();
-        let semaphore = Arc::new(Semaphore::new(self.group.options.effective_concurrency()));
+        let concurrency = self.group.options.effective_concurrency();
+        let semaphore = Arc::new(Semaphore::new(concurrency));
+        let inline = concurrency == 1;
         let keep_alive = keep_alive_period(ack_wait);
         let mut ticker = tokio::time::interval(keep_alive);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -260,11 +262,26 @@ impl GroupRuntime {
                 permit = Arc::clone(&semaphore).acquire_owned(), if !self.backlog.is_empty() => {
                     let Ok(permit) = permit else { break };
                     if let Some(msg) = self.backlog.pop() {
-                        let rt = Arc::clone(&self);
-                        self.shared.tracker.spawn(async move {
-                            rt.dispatch(msg, ack_wait).await;
+                        if inline {
+                            // One at a time: run it here (no task hop per message), still
+                            // keeping the backlog alive while it runs.
+                            let handled = self.dispatch(msg, ack_wait);
+                            tokio::pin!(handled);
+                            loop {
+                                tokio::select! {
+                                    biased;
+                                    () = &mut handled => break,
+                                    _ = ticker.tick() => self.keep_alive(keep_alive).await,
+                                }
+                            }
                             drop(permit);
-                        });
+                        } else {
+                            let rt = Arc::clone(&self);
+                            self.shared.tracker.spawn(async move {
+                                rt.dispatch(msg, ack_wait).await;
+                                drop(permit);
+                            });
+                        }
                     }
                 }
                 () = self.backlog.ready.notified(), if self.backlog.is_empty() => {}
