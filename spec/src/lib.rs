@@ -15,6 +15,7 @@ mod mermaid;
 mod metadata;
 mod name;
 pub mod naming;
+mod quote;
 mod routing;
 pub mod tck;
 mod topology;

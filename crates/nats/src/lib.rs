@@ -37,6 +37,7 @@ mod connection;
 mod consumer;
 mod erased;
 mod error;
+mod events;
 mod headers;
 mod health;
 #[cfg(feature = "metrics")]
