@@ -72,7 +72,7 @@ pub use metrics::{
     Metrics, MetricsBuilder, PROCESSED_BUCKETS_MS, PUBLISH_BUCKETS_MS, REQUEST_BUCKETS_MS,
     UNKNOWN_ROUTING_KEY,
 };
-pub use options::{ConsumerOptions, Storage, StreamConfig};
+pub use options::{ConsumerOptions, StartAt, Storage, StreamConfig};
 #[cfg(feature = "otel")]
 #[doc(hidden)]
 pub use otel::bench_consumer_spans;

@@ -149,6 +149,26 @@ pub struct ConsumerOptions {
     pub(crate) backoff: Option<Vec<Duration>>,
     pub(crate) concurrency: Option<usize>,
     pub(crate) prefetch: Option<usize>,
+    pub(crate) start_at: Option<StartAt>,
+}
+
+/// Where a newly created consumer starts reading its stream.
+///
+/// The default, [`StartAt::All`], is the reference's behaviour: a new consumer (durable or
+/// transient) receives every message the stream still holds. [`StartAt::New`] suits
+/// transient consumers such as live views, which only want what is published from now on.
+/// It matters only when the server creates the consumer: an existing durable keeps its
+/// position (and the server refuses to change the start of an existing durable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StartAt {
+    /// Every message the stream holds (the reference's `deliver_policy: all`).
+    #[default]
+    All,
+    /// Only messages published after the consumer is created.
+    New,
+    /// The last message the stream holds, then everything after it.
+    Last,
 }
 
 impl ConsumerOptions {
@@ -173,7 +193,8 @@ impl ConsumerOptions {
         self
     }
 
-    /// Retry delays by attempt; also sent to the server as the consumer's `backoff`.
+    /// Retry delays by attempt, applied by delayed naks (not sent to the server, which would
+    /// add its own delays on top).
     #[must_use]
     pub fn backoff(mut self, delays: impl IntoIterator<Item = Duration>) -> Self {
         self.backoff = Some(delays.into_iter().collect());
@@ -199,6 +220,13 @@ impl ConsumerOptions {
         self
     }
 
+    /// Where a newly created consumer starts reading (default [`StartAt::All`]).
+    #[must_use]
+    pub fn start_at(mut self, start: StartAt) -> Self {
+        self.start_at = Some(start);
+        self
+    }
+
     /// The configured concurrency.
     #[must_use]
     pub fn get_concurrency(&self) -> Option<usize> {
@@ -218,6 +246,7 @@ impl ConsumerOptions {
             backoff: over.backoff.clone().or_else(|| self.backoff.clone()),
             concurrency: over.concurrency.or(self.concurrency),
             prefetch: over.prefetch.or(self.prefetch),
+            start_at: over.start_at.or(self.start_at),
         }
     }
 

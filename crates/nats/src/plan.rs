@@ -159,6 +159,11 @@ fn merge_explicit(
         "prefetch",
         &mut group.explicit.prefetch,
         opts.prefetch.as_ref(),
+    )?;
+    merge(
+        "start_at",
+        &mut group.explicit.start_at,
+        opts.start_at.as_ref(),
     )
 }
 

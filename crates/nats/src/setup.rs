@@ -229,6 +229,13 @@ impl Setup {
         self
     }
 
+    /// Where a newly created consumer starts reading its stream.
+    #[must_use]
+    pub fn start_at(mut self, start: crate::StartAt) -> Self {
+        self.options = self.options.start_at(start);
+        self
+    }
+
     /// Handlers in flight at once.
     #[must_use]
     pub fn concurrency(mut self, n: usize) -> Self {

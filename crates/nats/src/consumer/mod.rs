@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 use crate::connection::Shared;
 use crate::error::{Error, Result};
 use crate::headers;
-use crate::options::StreamConfig;
+use crate::options::{StartAt, StreamConfig};
 use crate::otel::SpanFacts;
 use crate::plan::GroupPlan;
 use ack::{AckAction, Outcome};
@@ -77,7 +77,16 @@ pub(crate) fn consumer_config(
 }
 
 pub(crate) async fn create(shared: &Shared, group: &GroupPlan) -> Result<PullConsumer> {
-    create_from(shared, group, DeliverPolicy::All).await
+    create_from(shared, group, start_policy(group)).await
+}
+
+/// The configured start of a new consumer.
+fn start_policy(group: &GroupPlan) -> DeliverPolicy {
+    match group.options.start_at.unwrap_or_default() {
+        StartAt::All => DeliverPolicy::All,
+        StartAt::New => DeliverPolicy::New,
+        StartAt::Last => DeliverPolicy::Last,
+    }
 }
 
 async fn create_from(
@@ -296,18 +305,19 @@ impl GroupRuntime {
 
     /// A lost ephemeral resumes after the last message it saw instead of replaying the
     /// stream, unless the stream itself is newer than that message (its sequences started
-    /// over). A lost durable starts over, as a new durable would.
+    /// over). A lost durable, or one that saw nothing yet, starts where a new one would.
     async fn resume_policy(&self) -> DeliverPolicy {
         let last = self.last_sequence.load(Ordering::Relaxed);
         if self.group.durable.is_some() || last == 0 {
-            return DeliverPolicy::All;
+            return start_policy(&self.group);
         }
         let published = self.last_published.load(Ordering::Relaxed);
         let created = match self.shared.js.get_stream(self.group.stream.as_str()).await {
             Ok(s) => s.cached_info().created.unix_timestamp_nanos(),
-            Err(_) => return DeliverPolicy::All,
+            Err(_) => return start_policy(&self.group),
         };
         if created > i128::from(published) {
+            // A new stream: everything in it came after what we saw.
             DeliverPolicy::All
         } else {
             DeliverPolicy::ByStartSequence {

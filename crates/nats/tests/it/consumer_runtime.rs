@@ -176,3 +176,53 @@ async fn lost_ephemeral_resumes_without_replay() -> TestResult {
     assert!(rx.try_recv().is_err());
     Ok(())
 }
+
+/// The default start replays what the stream holds (the reference's behaviour);
+/// `StartAt::New` only sees what is published afterwards.
+#[tokio::test]
+async fn start_at_new_skips_history_and_the_default_replays_it() -> TestResult {
+    let server = support::server();
+    publish_seqs(&server, 0..3).await;
+    let (replay, mut replayed) = support::forward::<Seq>();
+    let (live, mut lived) = support::forward::<Seq>();
+    // Two services: transient registrations of one service on one stream share a consumer.
+    let replaying = support::start(
+        support::builder(&server, "replay-view").transient_event_consumer("Order.Created", replay),
+    )
+    .await;
+    let living = support::start(
+        support::builder(&server, "live-view").setup(
+            messaging_nats::Setup::transient_stream_consumer("events", "Order.Paid", live)
+                .start_at(messaging_nats::StartAt::New),
+        ),
+    )
+    .await;
+    let js = support::raw_js(&server).await;
+    let mut policies: Vec<String> = support::consumer_infos(&js, "events")
+        .await
+        .into_iter()
+        .map(|c| format!("{:?}", c.config.deliver_policy))
+        .collect();
+    policies.sort();
+    assert_eq!(policies, vec!["All".to_owned(), "New".to_owned()]);
+
+    let shop = support::start(support::builder(&server, "shop").event_publisher()).await;
+    let publisher = shop.event_publisher()?;
+    publisher.publish("Order.Paid", &Seq { n: 10 }).await?;
+    publisher.publish("Order.Created", &Seq { n: 3 }).await?;
+    let seen: Vec<u32> = support::recv_n(&mut replayed, 4)
+        .await
+        .into_iter()
+        .map(|e| e.payload.n)
+        .collect();
+    assert_eq!(seen, vec![0, 1, 2, 3]);
+    assert_eq!(support::recv(&mut lived).await.payload.n, 10);
+    shop.close().await?;
+    replaying.close().await?;
+    living.close().await?;
+    assert!(
+        lived.try_recv().is_err(),
+        "history must not reach the StartAt::New consumer"
+    );
+    Ok(())
+}
