@@ -251,8 +251,9 @@ impl ConnectionBuilder {
         self
     }
 
-    /// AckWait of every consumer (server default 30 s). Handlers that run longer than half
-    /// of it send in-progress acks.
+    /// AckWait of every consumer (server default 30 s). Messages waiting in the backlog and
+    /// messages being handled get in-progress acks every quarter of it, so neither is
+    /// redelivered while this instance holds it.
     pub fn ack_wait(mut self, ack_wait: Duration) -> Self {
         self.timing.ack_wait = Some(ack_wait);
         self
