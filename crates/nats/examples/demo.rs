@@ -358,7 +358,10 @@ async fn run(url: &str) -> Result<(), BoxError> {
                     .expect(&[("dashboard", &format!("Order.Paid #{id}"))])
                     .await?;
             }
-            Err(Error::Remote { service, message }) => {
+            Err(Error::Core(messaging_nats::messaging_core::Error::Remote {
+                service,
+                message,
+            })) => {
                 refused += 1;
                 println!(
                     "[orders] billing refused order {id}: Error::Remote from {service}: {message:?}"

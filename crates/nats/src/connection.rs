@@ -13,11 +13,11 @@ use crate::builder::ConnectionBuilder;
 use crate::error::{Error, Result};
 use crate::health::{Health, HealthTracker};
 use crate::metrics::Instruments;
-use crate::observe::Observer;
 use crate::options::Timing;
 use crate::plan::ResponsePlan;
 use crate::publisher::Publisher;
-use crate::target::PublishTarget;
+use messaging_core::Observer;
+use messaging_core::PublishTarget;
 
 /// State shared by the connection, its publishers and its background tasks.
 pub(crate) struct Shared {

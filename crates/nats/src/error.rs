@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// A boxed error from a lower layer (async-nats, serde).
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub use messaging_core::BoxError;
 
 /// Why a Core NATS request failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,22 +36,6 @@ pub enum PublishFailure {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A registration is invalid; nothing was created on the broker.
-    #[error("invalid registration #{index} `{registration}`: {reason}")]
-    InvalidRegistration {
-        /// Position of the registration in the builder (0-based).
-        index: usize,
-        /// A readable description of the registration.
-        registration: String,
-        /// What is wrong with it.
-        reason: String,
-        /// The underlying spec error, when there is one.
-        #[source]
-        source: Option<messaging_spec::Error>,
-    },
-    /// A connection setting is invalid; nothing was created on the broker.
-    #[error("invalid configuration: {0}")]
-    InvalidConfig(String),
     /// Connecting to NATS failed.
     #[error("failed to connect to NATS: {0}")]
     Connect(#[source] BoxError),
@@ -138,48 +122,6 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
-    /// The remote handler answered with `{"error": …}`.
-    #[error("{service} returned an error: {message}")]
-    Remote {
-        /// The service that answered.
-        service: String,
-        /// The error text it sent.
-        message: String,
-    },
-    /// A delivered body was not the JSON the handler expects (the message was terminated).
-    #[error("undecodable message on {routing_key}: {source}")]
-    Undecodable {
-        /// The routing key.
-        routing_key: String,
-        /// The decode error.
-        #[source]
-        source: messaging_spec::Error,
-    },
-    /// No handler matches the routing key (the message was terminated).
-    #[error("no handler for routing key {routing_key}")]
-    NoHandler {
-        /// The routing key.
-        routing_key: String,
-    },
-    /// A handler failed; `retry` says whether the message will be redelivered.
-    #[error("handler for {routing_key} failed: {source}")]
-    Handler {
-        /// The routing key.
-        routing_key: String,
-        /// True when the message was nak'ed for redelivery, false when terminated.
-        retry: bool,
-        /// The handler's error.
-        #[source]
-        source: BoxError,
-    },
-    /// A handler panicked; treated as a retryable failure.
-    #[error("handler for {routing_key} panicked: {message}")]
-    Panicked {
-        /// The routing key.
-        routing_key: String,
-        /// The panic payload, when it was a string.
-        message: String,
-    },
     /// Shutdown did not finish within the timeout.
     #[error("shutdown timed out after {0:?} with handlers still running")]
     ShutdownTimeout(Duration),
@@ -192,6 +134,36 @@ pub enum Error {
     /// A name or routing key was invalid.
     #[error(transparent)]
     Spec(#[from] messaging_spec::Error),
+    /// Transport-neutral: an invalid registration or setting, a handler outcome, or a
+    /// remote error (the same on every transport).
+    #[error(transparent)]
+    Core(messaging_core::Error),
+}
+
+impl From<messaging_core::Error> for Error {
+    /// Name errors stay [`Error::Spec`], wherever they were found.
+    fn from(e: messaging_core::Error) -> Self {
+        match e {
+            messaging_core::Error::Spec(s) => Self::Spec(s),
+            other => Self::Core(other),
+        }
+    }
+}
+
+impl Error {
+    /// An invalid connection setting.
+    pub(crate) fn invalid_config(reason: impl Into<String>) -> Self {
+        Self::Core(messaging_core::Error::InvalidConfig(reason.into()))
+    }
+}
+
+impl messaging_core::TransportError for Error {
+    fn core(&self) -> Option<&messaging_core::Error> {
+        match self {
+            Self::Core(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 /// `Result` with [`Error`] as the default error.

@@ -35,7 +35,6 @@
 mod builder;
 mod connection;
 mod consumer;
-mod erased;
 mod error;
 mod events;
 mod headers;
@@ -45,7 +44,6 @@ mod metrics;
 #[cfg(not(feature = "metrics"))]
 #[path = "metrics_off.rs"]
 mod metrics;
-mod observe;
 mod options;
 #[cfg(feature = "otel")]
 mod otel;
@@ -56,14 +54,13 @@ mod plan;
 mod publisher;
 mod request;
 mod response;
-mod setup;
 mod stream;
-mod target;
 
 pub use builder::ConnectionBuilder;
 pub use connection::Connection;
 pub use error::{BoxError, Error, PublishFailure, RequestFailure, Result};
 pub use health::{ConsumerHealth, Health, HealthProblem, HealthStatus};
+pub use messaging_core::{ConsumerOptions, DeadLetter, PublishTarget, Setup, StartAt};
 #[cfg(feature = "metrics")]
 #[doc(hidden)]
 pub use metrics::bench_record_consumed;
@@ -72,17 +69,16 @@ pub use metrics::{
     Metrics, MetricsBuilder, PROCESSED_BUCKETS_MS, PUBLISH_BUCKETS_MS, REQUEST_BUCKETS_MS,
     UNKNOWN_ROUTING_KEY,
 };
-pub use options::{ConsumerOptions, StartAt, Storage, StreamConfig};
+pub use options::{Storage, StreamConfig};
 #[cfg(feature = "otel")]
 #[doc(hidden)]
 pub use otel::bench_consumer_spans;
 #[cfg(feature = "otel")]
 pub use otel::{INSTRUMENTATION_NAME, OtelTracing};
 pub use publisher::{Call, PendingAck, Publish, PublishReceipt, Publisher};
-pub use setup::Setup;
-pub use target::PublishTarget;
 
 pub use async_nats;
+pub use messaging_core;
 pub use messaging_spec;
 #[cfg(feature = "otel")]
 pub use opentelemetry;

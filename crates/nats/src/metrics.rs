@@ -14,8 +14,8 @@ use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
 
-use crate::consumer::ack::Outcome;
 use crate::error::{Error, Result};
+use messaging_core::Outcome;
 
 mod series;
 

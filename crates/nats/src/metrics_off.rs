@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::consumer::ack::Outcome;
+use messaging_core::Outcome;
 
 /// No metrics.
 #[derive(Default)]

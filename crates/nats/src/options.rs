@@ -126,182 +126,6 @@ impl StreamConfig {
     }
 }
 
-/// Accepted `concurrency` and `prefetch`: far beyond any useful value, and within what a
-/// semaphore can count.
-const LIMITS: std::ops::RangeInclusive<usize> = 1..=100_000;
-
-/// Per-consumer options. Unset fields fall back to the connection's consumer defaults.
-///
-/// ```
-/// use std::time::Duration;
-/// use messaging_nats::ConsumerOptions;
-/// let opts = ConsumerOptions::new()
-///     .max_deliver(5)
-///     .backoff([Duration::from_millis(100), Duration::from_secs(1)])
-///     .concurrency(8);
-/// assert_eq!(opts.get_concurrency(), Some(8));
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ConsumerOptions {
-    pub(crate) suffix: Option<String>,
-    pub(crate) max_deliver: Option<i64>,
-    pub(crate) backoff: Option<Vec<Duration>>,
-    pub(crate) concurrency: Option<usize>,
-    pub(crate) prefetch: Option<usize>,
-    pub(crate) start_at: Option<StartAt>,
-}
-
-/// Where a newly created consumer starts reading its stream.
-///
-/// The default, [`StartAt::All`], is the reference's behaviour: a new consumer (durable or
-/// transient) receives every message the stream still holds. [`StartAt::New`] suits
-/// transient consumers such as live views, which only want what is published from now on.
-/// It matters only when the server creates the consumer: an existing durable keeps its
-/// position (and the server refuses to change the start of an existing durable).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum StartAt {
-    /// Every message the stream holds (the reference's `deliver_policy: all`).
-    #[default]
-    All,
-    /// Only messages published after the consumer is created.
-    New,
-    /// The last message the stream holds, then everything after it.
-    Last,
-}
-
-impl ConsumerOptions {
-    /// No options.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Durable name becomes `<service>-<suffix>`: a second, independent consumer.
-    /// Ignored by transient consumers, which have no durable name.
-    #[must_use]
-    pub fn suffix(mut self, suffix: impl Into<String>) -> Self {
-        self.suffix = Some(suffix.into());
-        self
-    }
-
-    /// Stop redelivering after this many attempts.
-    #[must_use]
-    pub fn max_deliver(mut self, n: i64) -> Self {
-        self.max_deliver = Some(n);
-        self
-    }
-
-    /// Retry delays by attempt, applied by delayed naks (not sent to the server, which would
-    /// add its own delays on top).
-    #[must_use]
-    pub fn backoff(mut self, delays: impl IntoIterator<Item = Duration>) -> Self {
-        self.backoff = Some(delays.into_iter().collect());
-        self
-    }
-
-    /// How many handlers may run at once for this consumer (default 1; at most 100 000).
-    ///
-    /// With 1, messages are handled one at a time in delivery order; that is not the
-    /// stream's order once a message is redelivered (after a nak, or after AckWait), since
-    /// later messages are handled meanwhile.
-    #[must_use]
-    pub fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = Some(n);
-        self
-    }
-
-    /// How many messages to pull ahead of the handlers (default: 2 × concurrency, ≥ 16;
-    /// at most 100 000).
-    #[must_use]
-    pub fn prefetch(mut self, n: usize) -> Self {
-        self.prefetch = Some(n);
-        self
-    }
-
-    /// Where a newly created consumer starts reading (default [`StartAt::All`]).
-    #[must_use]
-    pub fn start_at(mut self, start: StartAt) -> Self {
-        self.start_at = Some(start);
-        self
-    }
-
-    /// The configured concurrency.
-    #[must_use]
-    pub fn get_concurrency(&self) -> Option<usize> {
-        self.concurrency
-    }
-
-    /// The configured suffix.
-    #[must_use]
-    pub fn get_suffix(&self) -> Option<&str> {
-        self.suffix.as_deref()
-    }
-
-    pub(crate) fn overlay(&self, over: &Self) -> Self {
-        Self {
-            suffix: over.suffix.clone(),
-            max_deliver: over.max_deliver.or(self.max_deliver),
-            backoff: over.backoff.clone().or_else(|| self.backoff.clone()),
-            concurrency: over.concurrency.or(self.concurrency),
-            prefetch: over.prefetch.or(self.prefetch),
-            start_at: over.start_at.or(self.start_at),
-        }
-    }
-
-    /// Checks the values that do not depend on the broker.
-    pub(crate) fn check(&self) -> std::result::Result<(), String> {
-        if let Some(n) = self.max_deliver {
-            if n == 0 || n < -1 {
-                return Err(format!(
-                    "max_deliver must be positive or -1 (unlimited), got {n}"
-                ));
-            }
-            if let Some(b) = &self.backoff
-                && n > 0
-                && i64::try_from(b.len()).unwrap_or(i64::MAX) > n
-            {
-                return Err(format!(
-                    "backoff has {} entries but max_deliver is {n}; it may have at most {n}",
-                    b.len()
-                ));
-            }
-        }
-        if self
-            .backoff
-            .as_ref()
-            .is_some_and(|b| b.iter().any(Duration::is_zero))
-        {
-            return Err("backoff delays must be greater than zero".to_owned());
-        }
-        for (what, n) in [
-            ("concurrency", self.concurrency),
-            ("prefetch", self.prefetch),
-        ] {
-            if let Some(n) = n
-                && !LIMITS.contains(&n)
-            {
-                return Err(format!(
-                    "{what} must be between {} and {}, got {n}",
-                    LIMITS.start(),
-                    LIMITS.end()
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    pub(crate) fn effective_concurrency(&self) -> usize {
-        self.concurrency.unwrap_or(1)
-    }
-
-    pub(crate) fn effective_prefetch(&self) -> usize {
-        self.prefetch
-            .unwrap_or_else(|| self.effective_concurrency().saturating_mul(2).max(16))
-    }
-}
-
 /// Connection-wide timing settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Timing {
@@ -337,24 +161,24 @@ impl Timing {
         ];
         for (what, d) in positive {
             if d.is_zero() {
-                return Err(Error::InvalidConfig(format!("{what} must be positive")));
+                return Err(Error::invalid_config(format!("{what} must be positive")));
             }
         }
         if self
             .ack_wait
             .is_some_and(|d| d < Duration::from_millis(100))
         {
-            return Err(Error::InvalidConfig(
+            return Err(Error::invalid_config(
                 "ack wait must be at least 100ms".to_owned(),
             ));
         }
         if self.publish_attempts == 0 {
-            return Err(Error::InvalidConfig(
+            return Err(Error::invalid_config(
                 "publish attempts must be at least 1".to_owned(),
             ));
         }
         if self.max_ack_inflight == Some(0) {
-            return Err(Error::InvalidConfig(
+            return Err(Error::invalid_config(
                 "max ack in flight must be at least 1".to_owned(),
             ));
         }
@@ -377,57 +201,5 @@ mod tests {
         assert_eq!(eff.max_bytes, Some(20));
         assert_eq!(eff.replicas, Some(3));
         assert_eq!(eff.max_messages, None);
-    }
-
-    #[test]
-    fn consumer_checks() {
-        let ok = ConsumerOptions::new()
-            .max_deliver(2)
-            .backoff([Duration::from_millis(1); 2]);
-        assert_eq!(ok.check(), Ok(()));
-        assert!(
-            ConsumerOptions::new()
-                .max_deliver(1)
-                .backoff([Duration::from_millis(1); 2])
-                .check()
-                .is_err()
-        );
-        assert!(ConsumerOptions::new().max_deliver(0).check().is_err());
-        assert!(ConsumerOptions::new().concurrency(0).check().is_err());
-        assert!(
-            ConsumerOptions::new()
-                .concurrency(usize::MAX)
-                .check()
-                .is_err()
-        );
-        assert!(ConsumerOptions::new().concurrency(100_001).check().is_err());
-        assert_eq!(ConsumerOptions::new().concurrency(100_000).check(), Ok(()));
-        assert!(ConsumerOptions::new().prefetch(0).check().is_err());
-        assert!(ConsumerOptions::new().prefetch(usize::MAX).check().is_err());
-        assert_eq!(ConsumerOptions::new().prefetch(100_000).check(), Ok(()));
-        assert!(
-            ConsumerOptions::new()
-                .backoff([Duration::ZERO])
-                .check()
-                .is_err()
-        );
-        assert_eq!(ConsumerOptions::new().max_deliver(-1).check(), Ok(()));
-    }
-
-    #[test]
-    fn prefetch_defaults_scale_with_concurrency() {
-        assert_eq!(ConsumerOptions::new().effective_prefetch(), 16);
-        assert_eq!(
-            ConsumerOptions::new().concurrency(20).effective_prefetch(),
-            40
-        );
-        assert_eq!(ConsumerOptions::new().prefetch(3).effective_prefetch(), 3);
-        // Unchecked options must not overflow either.
-        assert_eq!(
-            ConsumerOptions::new()
-                .concurrency(usize::MAX)
-                .effective_prefetch(),
-            usize::MAX
-        );
     }
 }

@@ -274,7 +274,7 @@ impl MessageSpan {
     }
 
     /// Ends the span: Ok, or Error with the error recorded.
-    pub(crate) fn finish(&self, error: Option<&crate::error::Error>) {
+    pub(crate) fn finish(&self, error: Option<&messaging_core::Error>) {
         match error {
             None => self.end(None),
             Some(e) => self.end(Some(e)),

@@ -47,7 +47,7 @@ impl MessageSpan {
         tracing::Instrument::instrument(fut, self.0.clone())
     }
 
-    pub(crate) fn finish(&self, _error: Option<&crate::error::Error>) {}
+    pub(crate) fn finish(&self, _error: Option<&messaging_core::Error>) {}
 
     pub(crate) fn failed(&self, _error: &(dyn std::error::Error + 'static)) {}
 }

@@ -21,7 +21,7 @@ use crate::headers::PublishHeaders;
 use crate::metrics::{PublishRecorder, RequestResult};
 use crate::otel::{MessageSpan, SpanFacts};
 use crate::request::SERVICE_ERROR;
-use crate::target::PublishTarget;
+use messaging_core::PublishTarget;
 
 mod ack;
 
@@ -114,7 +114,7 @@ impl Publisher {
 
     /// Sends a request to the target service and decodes its reply as `R`. A reply of the
     /// form `{"error": "…"}` (or one carrying `Nats-Service-Error`) becomes
-    /// [`Error::Remote`]. Only for service targets.
+    /// [`Error::Core`] holding `messaging_core::Error::Remote`. Only for service targets.
     ///
     /// ```no_run
     /// # async fn demo(conn: messaging_nats::Connection) -> Result<(), messaging_nats::Error> {
@@ -450,10 +450,10 @@ fn decode_reply<R: DeserializeOwned>(
     reply: &async_nats::Message,
 ) -> Result<R> {
     if let Some(message) = remote_error(reply) {
-        return Err(Error::Remote {
+        return Err(Error::Core(messaging_core::Error::Remote {
             service: target.to_owned(),
             message,
-        });
+        }));
     }
     serde_json::from_slice(&reply.payload).map_err(|source| Error::DecodeReply {
         subject: subject.to_owned(),

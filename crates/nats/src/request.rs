@@ -12,11 +12,11 @@ use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
 use crate::connection::Shared;
-use crate::consumer::dispatch;
 use crate::error::{Error, Result};
 use crate::headers;
 use crate::otel::SpanFacts;
 use crate::plan::RequestPlan;
+use messaging_core::{Error as CoreError, dispatch};
 
 /// Header carrying a handler's error text on a reply (the NATS services convention).
 pub(crate) const SERVICE_ERROR: &str = "Nats-Service-Error";
@@ -166,22 +166,22 @@ async fn handle(shared: &Shared, plan: &RequestPlan, msg: async_nats::Message) {
 }
 
 /// The error text a caller sees: the handler's own error, as Go replies it.
-fn error_text(error: Option<&Error>) -> String {
+fn error_text(error: Option<&CoreError>) -> String {
     match error {
-        Some(Error::Handler { source, .. }) => source.to_string(),
+        Some(CoreError::Handler { source, .. }) => source.to_string(),
         Some(other) => other.to_string(),
         None => "unknown error".to_owned(),
     }
 }
 
 /// What the caller sees for a failed request: the spec's `{"error": "<text>"}`.
-fn error_body(error: Option<&Error>) -> Bytes {
+fn error_body(error: Option<&CoreError>) -> Bytes {
     Bytes::from(serde_json::json!({ "error": error_text(error) }).to_string())
 }
 
 /// Replies carry CloudEvents attributes (extra headers are harmless to Go callers, which
 /// ignore reply headers) and, on failure, the NATS services error headers.
-fn reply_headers(service: &str, key: &str, error: Option<&Error>) -> Result<HeaderMap> {
+fn reply_headers(service: &str, key: &str, error: Option<&CoreError>) -> Result<HeaderMap> {
     let ce = publish_headers(
         &messaging_spec::Headers::new(),
         key,
@@ -192,8 +192,8 @@ fn reply_headers(service: &str, key: &str, error: Option<&Error>) -> Result<Head
     let mut map = headers::to_nats(ce.iter_str())?;
     if let Some(e) = error {
         let code = match e {
-            Error::Undecodable { .. } => "400",
-            Error::Handler { retry: false, .. } => "400",
+            CoreError::Undecodable { .. } => "400",
+            CoreError::Handler { retry: false, .. } => "400",
             _ => "500",
         };
         // Same text as the body, so callers see one message whichever they read.
@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn error_header_matches_the_body_text() -> Result<()> {
-        let e = Error::Handler {
+        let e = CoreError::Handler {
             routing_key: "Billing.Charge".into(),
             retry: false,
             source: "amount must be positive".into(),
@@ -242,7 +242,7 @@ mod tests {
 
     #[test]
     fn error_body_is_the_spec_shape() {
-        let e = Error::NoHandler {
+        let e = CoreError::NoHandler {
             routing_key: "a".into(),
         };
         assert_eq!(

@@ -8,9 +8,9 @@ use std::time::Instant;
 use messaging_spec::{DeliveryInfo, ServiceName};
 
 use crate::connection::Shared;
-use crate::consumer::dispatch;
 use crate::headers;
 use crate::otel::SpanFacts;
+use messaging_core::dispatch;
 
 pub(crate) fn deliver(
     shared: &Arc<Shared>,

@@ -427,7 +427,7 @@ async fn rust_request_to_a_go_service_gets_its_typed_reply_or_its_error() -> Tes
         .request::<Receipt, _>("Billing.Charge", &charge)
         .await
     {
-        Err(Error::Remote { service, message }) => {
+        Err(Error::Core(messaging_nats::messaging_core::Error::Remote { service, message })) => {
             assert_eq!((service.as_str(), message.as_str()), ("go-billing", "boom"));
         }
         other => panic!("want Error::Remote, got {other:?}"),

@@ -14,9 +14,10 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::events::ConnectionEvents;
-use crate::options::{ConsumerOptions, StreamConfig, Timing};
+use crate::options::{StreamConfig, Timing};
 use crate::plan::{self, Plan};
-use crate::setup::Setup;
+use messaging_core::ConsumerOptions;
+use messaging_core::Setup;
 
 mod start;
 
@@ -307,8 +308,8 @@ impl ConnectionBuilder {
 
     /// Options for every consumer; per-registration options win. The effective options
     /// of each consumer are checked together (e.g. a `backoff` here longer than a
-    /// registration's `max_deliver` is an [`Error::InvalidRegistration`]). A `suffix` here
-    /// is an [`Error::InvalidConfig`]: name consumers on their registrations.
+    /// registration's `max_deliver` is an [`Error::Core`] (`InvalidRegistration`)). A `suffix` here
+    /// is an [`Error::Core`] (`InvalidConfig`): name consumers on their registrations.
     pub fn consumer_defaults(mut self, options: ConsumerOptions) -> Self {
         self.consumer_defaults = options;
         self
@@ -478,7 +479,7 @@ impl ConnectionBuilder {
     fn validate(&self) -> Result<Plan> {
         self.timing.check()?;
         if !HEALTH_INTERVALS.contains(&self.health_interval) {
-            return Err(Error::InvalidConfig(format!(
+            return Err(Error::invalid_config(format!(
                 "health check interval must be between {:?} and {:?}, got {:?}",
                 HEALTH_INTERVALS.start(),
                 HEALTH_INTERVALS.end(),

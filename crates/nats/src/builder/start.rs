@@ -15,9 +15,9 @@ use crate::consumer::{self, GroupRuntime};
 use crate::error::{Error, Result};
 use crate::health::HealthTracker;
 use crate::metrics::Instruments;
-use crate::observe::Observer;
 use crate::plan::Plan;
 use crate::request;
+use messaging_core::Observer;
 
 impl ConnectionBuilder {
     fn connect_options(&mut self) -> async_nats::ConnectOptions {
@@ -154,7 +154,11 @@ impl ConnectionBuilder {
         let otel = self.tracing(plan.service.as_str());
         let observer = Observer::new(self.notifications, self.errors);
         #[cfg(feature = "metrics")]
-        let observer = observer.with_drop_metric(instruments.dropped_notifications());
+        let observer = observer.with_drop_hook(
+            instruments
+                .dropped_notifications()
+                .map(|c| std::sync::Arc::new(move || c.inc()) as messaging_core::DropHook),
+        );
         let shared = Arc::new(Shared {
             service: plan.service.clone(),
             client,

@@ -1,8 +1,6 @@
 //! JetStream consumers: one pull consumer per group, a fetch loop, bounded concurrency.
 
-pub(crate) mod ack;
 mod backlog;
-pub(crate) mod dispatch;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -19,11 +17,11 @@ use tokio::sync::Semaphore;
 use crate::connection::Shared;
 use crate::error::{Error, Result};
 use crate::headers;
-use crate::options::{StartAt, StreamConfig};
+use crate::options::StreamConfig;
 use crate::otel::SpanFacts;
 use crate::plan::GroupPlan;
-use ack::{AckAction, Outcome};
 use backlog::Backlog;
+use messaging_core::{Outcome, Settlement, StartAt, dispatch};
 
 /// How long an ephemeral consumer survives without pull interest. Longer than the
 /// server's 5 s default so a busy service that pauses fetching does not lose it; close()
@@ -65,7 +63,7 @@ pub(crate) fn consumer_config(
         filter_subjects,
         ack_policy: AckPolicy::Explicit,
         deliver_policy: deliver,
-        max_deliver: group.options.max_deliver.unwrap_or_default(),
+        max_deliver: group.options.get_max_deliver().unwrap_or_default(),
         ack_wait: ack_wait.unwrap_or_default(),
         inactive_threshold: if group.durable.is_none() {
             EPHEMERAL_INACTIVE
@@ -82,10 +80,12 @@ pub(crate) async fn create(shared: &Shared, group: &GroupPlan) -> Result<PullCon
 
 /// The configured start of a new consumer.
 fn start_policy(group: &GroupPlan) -> DeliverPolicy {
-    match group.options.start_at.unwrap_or_default() {
+    match group.options.get_start_at().unwrap_or_default() {
         StartAt::All => DeliverPolicy::All,
         StartAt::New => DeliverPolicy::New,
         StartAt::Last => DeliverPolicy::Last,
+        // Newer variants are rejected by the plan before a consumer is created.
+        _ => DeliverPolicy::All,
     }
 }
 
@@ -404,7 +404,7 @@ impl GroupRuntime {
         let (outcome, error) = match self.group.routes.route(&key) {
             None => (
                 Outcome::NoHandler,
-                Some(Error::NoHandler {
+                Some(messaging_core::Error::NoHandler {
                     routing_key: key.clone(),
                 }),
             ),
@@ -431,12 +431,12 @@ impl GroupRuntime {
                 (outcome, error)
             }
         };
-        let backoff = self.group.options.backoff.as_deref().unwrap_or_default();
-        let action = ack::decide(outcome, delivered, backoff);
+        let backoff = self.group.options.get_backoff();
+        let action = messaging_core::decide(outcome, delivered, backoff);
         let kind = match action {
-            AckAction::Ack => AckKind::Ack,
-            AckAction::Nak(delay) => AckKind::Nak(delay),
-            AckAction::Term => AckKind::Term,
+            Settlement::Ack => AckKind::Ack,
+            Settlement::Retry(delay) => AckKind::Nak(delay),
+            Settlement::Reject => AckKind::Term,
         };
         if let Err(e) = msg.ack_with(kind).await {
             tracing::warn!(consumer = %self.label, routing_key = %key, error = %e, "ack failed");
@@ -447,7 +447,7 @@ impl GroupRuntime {
             (None, _) => {
                 tracing::debug!(consumer = %self.label, routing_key = %key, ?elapsed, "message processed");
             }
-            (Some(e), AckAction::Nak(delay)) => {
+            (Some(e), Settlement::Retry(delay)) => {
                 tracing::error!(consumer = %self.label, routing_key = %key, error = %e, ?delay, delivered, "handler failed, naking for redelivery");
             }
             (Some(e), _) => {

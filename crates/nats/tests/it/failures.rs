@@ -17,6 +17,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use crate::support::{self, TestResult};
 
 type SpecError = messaging_spec::Error;
+type CoreError = messaging_nats::messaging_core::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Order {
@@ -28,11 +29,11 @@ const fn ms(n: u64) -> Duration {
 }
 
 /// The transport error inside an error notification.
-fn nats_error(n: &ErrorNotification) -> &Error {
-    match n.error.downcast_ref::<Error>() {
+fn nats_error(n: &ErrorNotification) -> &CoreError {
+    match n.error.downcast_ref::<CoreError>() {
         Some(e) => e,
         None => panic!(
-            "notification error is not a messaging_nats::Error: {:?}",
+            "notification error is not a messaging_core::Error: {:?}",
             n.error
         ),
     }
@@ -97,7 +98,7 @@ async fn undecodable_bodies_are_terminated_and_reported() -> TestResult {
         events.publish_raw("Order.Created", body).await?;
         let n = support::recv(&mut errors).await;
         match nats_error(&n) {
-            Error::Undecodable {
+            CoreError::Undecodable {
                 routing_key,
                 source: SpecError::ParseJson(_),
             } => assert_eq!(routing_key, "Order.Created"),
@@ -155,7 +156,7 @@ async fn key_without_handler_is_terminated_and_reported() -> TestResult {
     events.publish("Invoice.Sent", &json!({"n": 1})).await?;
     let n = support::recv(&mut errors).await;
     match nats_error(&n) {
-        Error::NoHandler { routing_key } => assert_eq!(routing_key, "Invoice.Sent"),
+        CoreError::NoHandler { routing_key } => assert_eq!(routing_key, "Invoice.Sent"),
         other => panic!("expected NoHandler, got {other:?}"),
     }
     assert_eq!(n.delivery_info.key, "Invoice.Sent");
@@ -234,7 +235,7 @@ impl Jobs {
     async fn handler_error(&mut self, retry: bool) {
         let n = support::recv(&mut self.errors).await;
         match nats_error(&n) {
-            Error::Handler {
+            CoreError::Handler {
                 routing_key,
                 retry: r,
                 ..
@@ -346,7 +347,7 @@ async fn panicking_handler_is_retried_and_the_consumer_survives() -> TestResult 
     events.publish("Order.Created", &Order { id: 1 }).await?;
     let n = support::recv(&mut errors).await;
     match nats_error(&n) {
-        Error::Panicked {
+        CoreError::Panicked {
             routing_key,
             message,
         } => {
@@ -401,7 +402,7 @@ async fn panic_while_decoding_is_caught_and_nakd() -> TestResult {
     for _ in 0..2 {
         let n = support::recv(&mut errors).await;
         match nats_error(&n) {
-            Error::Panicked { routing_key, .. } => assert_eq!(routing_key, "Order.Created"),
+            CoreError::Panicked { routing_key, .. } => assert_eq!(routing_key, "Order.Created"),
             other => panic!("expected Panicked, got {other:?}"),
         }
     }
@@ -434,12 +435,12 @@ async fn panic_while_decoding_a_request_is_an_error_reply() -> TestResult {
     let billing = orders.service_publisher("billing")?;
 
     match billing.request::<u64, _>("Billing.Charge", &13).await {
-        Err(Error::Remote { service, .. }) => assert_eq!(service, "billing"),
+        Err(Error::Core(CoreError::Remote { service, .. })) => assert_eq!(service, "billing"),
         other => panic!("expected Error::Remote, got {other:?}"),
     }
     let n = support::recv(&mut errors).await;
     match nats_error(&n) {
-        Error::Panicked { routing_key, .. } => assert_eq!(routing_key, "Billing.Charge"),
+        CoreError::Panicked { routing_key, .. } => assert_eq!(routing_key, "Billing.Charge"),
         other => panic!("expected Panicked, got {other:?}"),
     }
     // The handler is still there.

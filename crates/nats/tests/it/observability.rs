@@ -174,7 +174,9 @@ async fn a_scripted_run_yields_exact_counts_and_label_sets() -> TestResult {
         billing_pub
             .request::<Value, _>("Billing.Charge", &json!({ "cents": 0 }))
             .await,
-        Err(messaging_nats::Error::Remote { .. })
+        Err(messaging_nats::Error::Core(
+            messaging_nats::messaging_core::Error::Remote { .. }
+        ))
     ));
 
     // Notifications fire after recording: once all arrived, the counts are final.
@@ -200,8 +202,10 @@ async fn a_scripted_run_yields_exact_counts_and_label_sets() -> TestResult {
     let refusal = support::recv(&mut refused).await;
     assert_eq!(request_info(&refusal.delivery_info), expected_info);
     assert!(matches!(
-        refusal.error.downcast_ref::<messaging_nats::Error>(),
-        Some(messaging_nats::Error::Handler { retry: false, .. })
+        refusal
+            .error
+            .downcast_ref::<messaging_nats::messaging_core::Error>(),
+        Some(messaging_nats::messaging_core::Error::Handler { retry: false, .. })
     ));
 
     let s = scrape(&registry);

@@ -279,7 +279,7 @@ async fn go_style_replies_without_headers_decode_or_surface_as_remote_errors() -
         .request::<Receipt, _>("Billing.Fail", &Charge { cents: 5 })
         .await;
     match failed {
-        Err(Error::Remote { service, message }) => {
+        Err(Error::Core(messaging_nats::messaging_core::Error::Remote { service, message })) => {
             assert_eq!(service, "billing");
             assert_eq!(message, "boom");
         }

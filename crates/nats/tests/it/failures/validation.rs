@@ -47,11 +47,11 @@ type Check = fn(&Error) -> bool;
 fn first_registration_invalid(e: &Error) -> bool {
     matches!(
         e,
-        Error::InvalidRegistration {
+        Error::Core(messaging_nats::messaging_core::Error::InvalidRegistration {
             index: 1,
             source: None,
             ..
-        }
+        })
     )
 }
 
@@ -79,12 +79,12 @@ fn invalid_builders(
         (
             "key Order..Created",
             bad_key("Order..Created"),
-            |e| matches!(e, Error::InvalidRegistration { index: 1, source: Some(SpecError::InvalidRoutingKey { key, .. }), .. } if key == "Order..Created"),
+            |e| matches!(e, Error::Core(messaging_nats::messaging_core::Error::InvalidRegistration { index: 1, source: Some(SpecError::InvalidRoutingKey { key, .. }), .. }) if key == "Order..Created"),
         ),
         (
             "key Order.#.x",
             bad_key("Order.#.x"),
-            |e| matches!(e, Error::InvalidRegistration { index: 1, source: Some(SpecError::InvalidRoutingKey { key, .. }), .. } if key == "Order.#.x"),
+            |e| matches!(e, Error::Core(messaging_nats::messaging_core::Error::InvalidRegistration { index: 1, source: Some(SpecError::InvalidRoutingKey { key, .. }), .. }) if key == "Order.#.x"),
         ),
         (
             "suffix with a dot",
@@ -92,14 +92,14 @@ fn invalid_builders(
             |e| {
                 matches!(
                     e,
-                    Error::InvalidRegistration {
+                    Error::Core(messaging_nats::messaging_core::Error::InvalidRegistration {
                         index: 1,
                         source: Some(SpecError::InvalidName {
                             kind: NameKind::Suffix,
                             ..
                         }),
                         ..
-                    }
+                    })
                 )
             },
         ),
@@ -111,11 +111,11 @@ fn invalid_builders(
             |e| {
                 matches!(
                     e,
-                    Error::InvalidRegistration {
+                    Error::Core(messaging_nats::messaging_core::Error::InvalidRegistration {
                         index: 2,
                         source: None,
                         ..
-                    }
+                    })
                 )
             },
         ),
@@ -129,11 +129,11 @@ fn invalid_builders(
             |e| {
                 matches!(
                     e,
-                    Error::InvalidRegistration {
+                    Error::Core(messaging_nats::messaging_core::Error::InvalidRegistration {
                         index: 1,
                         source: None,
                         ..
-                    }
+                    })
                 )
             },
         ),
@@ -143,18 +143,23 @@ fn invalid_builders(
             |e| {
                 matches!(
                     e,
-                    Error::InvalidRegistration {
+                    Error::Core(messaging_nats::messaging_core::Error::InvalidRegistration {
                         index: 1,
                         source: None,
                         ..
-                    }
+                    })
                 )
             },
         ),
         (
             "zero request timeout",
             base("orders").request_timeout(Duration::ZERO),
-            |e| matches!(e, Error::InvalidConfig(_)),
+            |e| {
+                matches!(
+                    e,
+                    Error::Core(messaging_nats::messaging_core::Error::InvalidConfig(_))
+                )
+            },
         ),
         (
             "default backoff longer than a registration's max_deliver",
@@ -202,7 +207,12 @@ fn invalid_builders(
             base("orders")
                 .consumer_defaults(ConsumerOptions::new().suffix("audit"))
                 .event_consumer("Order.Created", ignore),
-            |e| matches!(e, Error::InvalidConfig(_)),
+            |e| {
+                matches!(
+                    e,
+                    Error::Core(messaging_nats::messaging_core::Error::InvalidConfig(_))
+                )
+            },
         ),
         (
             "concurrency beyond any semaphore",
@@ -215,17 +225,32 @@ fn invalid_builders(
             base("orders")
                 .consumer_defaults(ConsumerOptions::new().prefetch(0))
                 .event_consumer("Order.Created", ignore),
-            |e| matches!(e, Error::InvalidConfig(_)),
+            |e| {
+                matches!(
+                    e,
+                    Error::Core(messaging_nats::messaging_core::Error::InvalidConfig(_))
+                )
+            },
         ),
         (
             "zero health check interval",
             base("orders").health_check_interval(Duration::ZERO),
-            |e| matches!(e, Error::InvalidConfig(_)),
+            |e| {
+                matches!(
+                    e,
+                    Error::Core(messaging_nats::messaging_core::Error::InvalidConfig(_))
+                )
+            },
         ),
         (
             "health check interval that would overflow",
             base("orders").health_check_interval(Duration::MAX),
-            |e| matches!(e, Error::InvalidConfig(_)),
+            |e| {
+                matches!(
+                    e,
+                    Error::Core(messaging_nats::messaging_core::Error::InvalidConfig(_))
+                )
+            },
         ),
     ]
 }

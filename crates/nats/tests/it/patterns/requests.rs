@@ -82,7 +82,7 @@ async fn request_handler_error_reaches_the_caller_as_remote() -> TestResult {
         .request::<Receipt, _>("Billing.Charge", &Charge { cents: 1 })
         .await;
     match got {
-        Err(Error::Remote { service, message }) => {
+        Err(Error::Core(messaging_nats::messaging_core::Error::Remote { service, message })) => {
             assert_eq!(service, "billing");
             assert_eq!(message, "card declined");
         }

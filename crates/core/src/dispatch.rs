@@ -12,13 +12,14 @@ use messaging_spec::{
 };
 use time::OffsetDateTime;
 
-use crate::consumer::ack::Outcome;
 use crate::erased::Failure;
 use crate::error::Error;
+use crate::settle::Outcome;
 
 /// Parses CloudEvents metadata from raw headers: normalises AMQP-style prefixes, warns
 /// about partial attribute sets, and enriches legacy messages that carry none.
-pub(crate) fn metadata_for(headers: &Headers, info: &DeliveryInfo) -> Metadata {
+#[must_use]
+pub fn metadata_for(headers: &Headers, info: &DeliveryInfo) -> Metadata {
     // NATS peers send `ce-` keys; only copy the map when AMQP/JMS-style keys are present.
     let owned;
     let normalized = if headers.iter().any(|(k, _)| k.starts_with("cloudEvents")) {
@@ -40,7 +41,9 @@ pub(crate) fn metadata_for(headers: &Headers, info: &DeliveryInfo) -> Metadata {
     metadata
 }
 
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+/// The text of a panic payload (`&str` or `String`), or a placeholder.
+#[must_use]
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
@@ -49,7 +52,8 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 }
 
 /// The handler's result, a panic included, as an [`Outcome`] plus the error to report.
-pub(crate) fn classify(
+#[must_use]
+pub fn classify(
     result: Result<Result<(), Failure>, Box<dyn Any + Send>>,
     routing_key: &str,
 ) -> (Outcome, Option<Error>) {
@@ -94,7 +98,7 @@ pub(crate) fn classify(
 
 /// Runs `fut` with panics caught, calling `keep_alive` every `period` while it runs (so a
 /// long handler's message is not redelivered under it).
-pub(crate) async fn run_guarded<T, K, KF>(
+pub async fn run_guarded<T, K, KF>(
     fut: impl Future<Output = T>,
     period: Option<Duration>,
     mut keep_alive: K,

@@ -1,4 +1,5 @@
 //! Type-erased handlers: JSON decoding is monomorphised here, storage is `Arc<dyn …>`.
+//! Transports store registrations as these and call them per delivery.
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -12,11 +13,13 @@ use messaging_spec::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+/// A boxed, sendable future.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// Why an erased call did not succeed.
 #[derive(Debug)]
-pub(crate) enum Failure {
+#[non_exhaustive]
+pub enum Failure {
     /// The body was not the JSON the handler expects.
     Decode(messaging_spec::Error),
     /// The handler returned an error.
@@ -25,7 +28,9 @@ pub(crate) enum Failure {
     EncodeReply(serde_json::Error),
 }
 
-pub(crate) trait ErasedEvent: Send + Sync + 'static {
+/// An event handler with its payload type erased.
+pub trait ErasedEvent: Send + Sync + 'static {
+    /// Decodes `body` and runs the handler.
     fn call(
         &self,
         metadata: Metadata,
@@ -34,7 +39,8 @@ pub(crate) trait ErasedEvent: Send + Sync + 'static {
     ) -> BoxFuture<Result<(), Failure>>;
 }
 
-pub(crate) trait ErasedRequest: Send + Sync + 'static {
+/// A request handler with its request and reply types erased.
+pub trait ErasedRequest: Send + Sync + 'static {
     /// Returns the JSON-encoded reply.
     fn call(
         &self,
@@ -48,13 +54,15 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
     serde_json::from_slice(body).map_err(|e| Failure::Decode(e.into()))
 }
 
-pub(crate) struct Event<T, H> {
+/// An [`EventHandler`] for payload `T`, erased as [`ErasedEvent`].
+pub struct Event<T, H> {
     handler: Arc<H>,
     _payload: PhantomData<fn() -> T>,
 }
 
 impl<T, H> Event<T, H> {
-    pub(crate) fn new(handler: H) -> Self {
+    /// Wraps `handler`.
+    pub fn new(handler: H) -> Self {
         Self {
             handler: Arc::new(handler),
             _payload: PhantomData,
@@ -86,13 +94,15 @@ where
     }
 }
 
-pub(crate) struct Request<T, R, H> {
+/// A [`RequestHandler`] from `T` to `R`, erased as [`ErasedRequest`].
+pub struct Request<T, R, H> {
     handler: Arc<H>,
     _types: PhantomData<fn() -> (T, R)>,
 }
 
 impl<T, R, H> Request<T, R, H> {
-    pub(crate) fn new(handler: H) -> Self {
+    /// Wraps `handler`.
+    pub fn new(handler: H) -> Self {
         Self {
             handler: Arc::new(handler),
             _types: PhantomData,
@@ -121,5 +131,22 @@ where
                 .map_err(Failure::Handler)?;
             serde_json::to_vec(&reply).map_err(Failure::EncodeReply)
         })
+    }
+}
+
+impl<T, H> std::fmt::Debug for Event<T, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Event<{}>", std::any::type_name::<T>())
+    }
+}
+
+impl<T, R, H> std::fmt::Debug for Request<T, R, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Request<{}, {}>",
+            std::any::type_name::<T>(),
+            std::any::type_name::<R>()
+        )
     }
 }

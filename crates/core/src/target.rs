@@ -4,10 +4,10 @@ use std::fmt;
 
 use messaging_spec::{DEFAULT_EVENT_EXCHANGE_NAME, PublisherKey, ServiceName, StreamName};
 
-/// Where a [`Publisher`](crate::Publisher) sends its messages.
+/// Where a transport's publisher sends its messages.
 ///
 /// `Display` gives the TCK's publisher key (`event-stream`, `custom-stream:<x>`,
-/// `service-request:<t>`).
+/// `service-request:<t>`, `queue-publish:<q>`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum PublishTarget {
@@ -15,8 +15,11 @@ pub enum PublishTarget {
     EventStream,
     /// A custom stream.
     Stream(StreamName),
-    /// Core NATS requests to a service.
+    /// Requests to a service (Core NATS request-reply, or the service's AMQP request
+    /// exchange).
     Service(ServiceName),
+    /// AMQP only: sender-selected distribution to a named queue (default exchange, `CC`).
+    Queue(String),
 }
 
 impl PublishTarget {
@@ -27,6 +30,7 @@ impl PublishTarget {
             Self::EventStream => PublisherKey::EventStream,
             Self::Stream(s) => PublisherKey::CustomStream(s.as_str().to_owned()),
             Self::Service(s) => PublisherKey::ServiceRequest(s.as_str().to_owned()),
+            Self::Queue(q) => PublisherKey::QueuePublish(q.clone()),
         }
     }
 
@@ -36,7 +40,7 @@ impl PublishTarget {
         match self {
             Self::EventStream => Some(DEFAULT_EVENT_EXCHANGE_NAME),
             Self::Stream(s) => Some(s.as_str()),
-            Self::Service(_) => None,
+            Self::Service(_) | Self::Queue(_) => None,
         }
     }
 
@@ -45,6 +49,7 @@ impl PublishTarget {
     pub fn destination(&self) -> &str {
         match self {
             Self::Service(s) => s.as_str(),
+            Self::Queue(q) => q,
             other => other.stream_name().unwrap_or_default(),
         }
     }

@@ -9,16 +9,16 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::erased::{ErasedEvent, ErasedRequest, Event, Request};
-use crate::options::ConsumerOptions;
+use crate::options::{ConsumerOptions, StartAt};
 
 /// One registration: a publisher or a consumer, with its options.
 ///
-/// Builders turn named shortcuts into `Setup`s; you can also build them yourself and pass
-/// a list to [`ConnectionBuilder::setups`](crate::ConnectionBuilder::setups), e.g. to bundle
-/// a feature's registrations in one function.
+/// Transport builders turn named shortcuts into `Setup`s; you can also build them yourself
+/// and pass a list to a builder's `setups(..)`, e.g. to bundle a feature's registrations
+/// in one function that works on every transport.
 ///
 /// ```
-/// use messaging_nats::Setup;
+/// use messaging_core::Setup;
 /// use messaging_spec::{ConsumableEvent, HandlerError};
 ///
 /// async fn on_order(ev: ConsumableEvent<serde_json::Value>) -> Result<(), HandlerError> {
@@ -38,35 +38,59 @@ pub struct Setup {
     pub(crate) options: ConsumerOptions,
 }
 
+/// What a [`Setup`] registers. Names are raw here; the plan validates them.
 #[derive(Clone)]
-pub(crate) enum SetupKind {
+#[non_exhaustive]
+pub enum SetupKind {
+    /// A publisher.
     Publisher(TargetSpec),
+    /// A consumer of an event stream or a custom stream.
     StreamConsumer {
         /// `None` means the default `events` stream.
         stream: Option<String>,
+        /// The routing key or pattern.
         pattern: String,
+        /// True for a transient (ephemeral) consumer.
         transient: bool,
+        /// The handler.
         handler: Arc<dyn ErasedEvent>,
+        /// The payload's Rust type name, for the topology.
         message_type: &'static str,
     },
+    /// A request handler of this service.
     RequestHandler {
+        /// The routing key or pattern.
         pattern: String,
+        /// The handler.
         handler: Arc<dyn ErasedRequest>,
+        /// The request's Rust type name, for the topology.
         message_type: &'static str,
     },
+    /// A consumer of the replies another service sends to this one.
     ResponseConsumer {
+        /// The service that answers.
         target: String,
+        /// The routing key or pattern.
         pattern: String,
+        /// The handler.
         handler: Arc<dyn ErasedEvent>,
+        /// The payload's Rust type name, for the topology.
         message_type: &'static str,
     },
 }
 
+/// A publisher's target, before validation.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum TargetSpec {
+#[non_exhaustive]
+pub enum TargetSpec {
+    /// The `events` stream.
     Events,
+    /// A custom stream (bare name or AMQP-style `<name>.topic.exchange`).
     Stream(String),
+    /// Another service's requests.
     Service(String),
+    /// AMQP only: a named queue, by sender-selected distribution.
+    Queue(String),
 }
 
 impl Setup {
@@ -89,7 +113,15 @@ impl Setup {
         Self::new(SetupKind::Publisher(TargetSpec::Stream(stream.into())))
     }
 
-    /// Send requests to another service over Core NATS.
+    /// Send events straight to the queue `queue` (AMQP only: the default exchange with a
+    /// `CC` header, the reference's `QueuePublisher`). Declares nothing.
+    #[must_use]
+    pub fn queue_publisher(queue: impl Into<String>) -> Self {
+        Self::new(SetupKind::Publisher(TargetSpec::Queue(queue.into())))
+    }
+
+    /// Send requests to another service (Core NATS request-reply, or the service's AMQP
+    /// request exchange).
     #[must_use]
     pub fn service_publisher(target_service: impl Into<String>) -> Self {
         Self::new(SetupKind::Publisher(TargetSpec::Service(
@@ -181,8 +213,9 @@ impl Setup {
     }
 
     /// Receive the replies to requests this service sends to `target_service` for keys
-    /// matching `routing_key`. On NATS the reply travels on the request's inbox; the handler
-    /// runs after each [`Publisher::publish`](crate::Publisher::publish) to that service.
+    /// matching `routing_key`. On NATS the reply travels on the request's inbox and the
+    /// handler runs after each publish to that service; on AMQP replies arrive on the
+    /// response queue `<target>.headers.exchange.response.queue.<service>`.
     #[must_use]
     pub fn service_response_consumer<T, H>(
         target_service: impl Into<String>,
@@ -231,7 +264,7 @@ impl Setup {
 
     /// Where a newly created consumer starts reading its stream.
     #[must_use]
-    pub fn start_at(mut self, start: crate::StartAt) -> Self {
+    pub fn start_at(mut self, start: StartAt) -> Self {
         self.options = self.options.start_at(start);
         self
     }
@@ -243,10 +276,32 @@ impl Setup {
         self
     }
 
+    /// What this registers.
+    #[must_use]
+    pub fn kind(&self) -> &SetupKind {
+        &self.kind
+    }
+
+    /// Its consumer options.
+    #[must_use]
+    pub fn consumer_options(&self) -> &ConsumerOptions {
+        &self.options
+    }
+
     /// True for consumers (anything that runs a handler).
     #[must_use]
     pub fn is_consumer(&self) -> bool {
         !matches!(self.kind, SetupKind::Publisher(_))
+    }
+}
+
+impl fmt::Debug for SetupKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let setup = Setup {
+            kind: self.clone(),
+            options: ConsumerOptions::default(),
+        };
+        fmt::Debug::fmt(&setup, f)
     }
 }
 
@@ -258,6 +313,7 @@ impl fmt::Debug for Setup {
             SetupKind::Publisher(TargetSpec::Service(s)) => {
                 write!(f, "service_publisher({s:?})")?;
             }
+            SetupKind::Publisher(TargetSpec::Queue(q)) => write!(f, "queue_publisher({q:?})")?,
             SetupKind::StreamConsumer {
                 stream,
                 pattern,

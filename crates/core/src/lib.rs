@@ -1,0 +1,39 @@
+//! # messaging-core
+//!
+//! The transport-neutral core of gomessaging for Rust. Every transport (`messaging-nats`,
+//! `messaging-amqp`, the in-memory one) builds on it, so registrations, validation,
+//! routing, the ack decision table and notifications behave the same on every broker:
+//!
+//! - [`Setup`]: one registration (publisher or consumer) as a plain value, usable with
+//!   every transport's builder, and [`ConsumerOptions`].
+//! - [`plan()`]: validates registrations with no I/O and groups them into consumers, with
+//!   the [`Rules`] of the transport.
+//! - [`erased`]: handlers with their payload types erased; [`dispatch`]: metadata,
+//!   panics caught, outcome classification; [`decide`]: how to settle a delivery.
+//! - [`Observer`]: non-blocking success and error notifications.
+//! - [`EventPublisher`], [`Requester`]: the traits service code is written against.
+//!
+//! Handlers themselves ([`messaging_spec::EventHandler`], [`messaging_spec::RequestHandler`])
+//! live in `messaging-spec`.
+
+mod api;
+pub mod dispatch;
+pub mod erased;
+mod error;
+mod observe;
+mod options;
+mod plan;
+mod settle;
+mod setup;
+mod target;
+
+pub use api::{EventPublisher, Requester, TransportError};
+pub use error::{BoxError, Error, Result};
+pub use observe::{DropHook, Observer};
+pub use options::{ConsumerOptions, DeadLetter, StartAt};
+pub use plan::{ConsumerGroup, Plan, RequestRoute, ResponseRoute, Route, Rules, plan};
+pub use settle::{Outcome, Settlement, decide, decide_with_limit, exhausted};
+pub use setup::{Setup, SetupKind, TargetSpec};
+pub use target::PublishTarget;
+
+pub use messaging_spec;
