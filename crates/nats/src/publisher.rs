@@ -24,6 +24,7 @@ use crate::request::SERVICE_ERROR;
 use messaging_core::PublishTarget;
 
 mod ack;
+mod traits;
 
 pub use ack::PendingAck;
 
