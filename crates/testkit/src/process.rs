@@ -1,4 +1,5 @@
-//! One `nats-server` child process: spawn, signal, reap, and its log.
+//! One server child process (`nats-server`, `rabbitmq-server`, `epmd`):
+//! spawn, signal, reap, and its log.
 
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
@@ -16,12 +17,37 @@ const REAP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many log lines an error carries.
 const TAIL_LINES: usize = 40;
 
+/// Which program a [`Process`] runs, for its error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Program {
+    /// `nats-server`.
+    NatsServer,
+    /// The `rabbitmq-server` script, which `exec`s the Erlang VM.
+    RabbitMq,
+    /// The Erlang port mapper daemon a RabbitMQ node registers with.
+    Epmd,
+}
+
+impl Program {
+    /// The name used in messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::NatsServer => "nats-server",
+            Self::RabbitMq => "rabbitmq-server",
+            Self::Epmd => "epmd",
+        }
+    }
+}
+
 /// A running (or just exited, not yet reaped) server process.
 #[derive(Debug)]
 pub(crate) struct Process {
     child: Child,
     /// Where this run's output starts in the (appended) log file.
     log_start: u64,
+    program: Program,
+    /// Whether the child leads its own process group, which signals then reach.
+    own_group: bool,
 }
 
 impl Process {
@@ -33,6 +59,21 @@ impl Process {
         args: &[OsString],
         log: &Path,
         cwd: &Path,
+    ) -> Result<Self, TestkitError> {
+        let mut command = Command::new(&bin.program);
+        command.arg("-c").arg(config).args(args).current_dir(cwd);
+        Self::spawn_command(command, log, Program::NatsServer, false)
+    }
+
+    /// Starts a prepared `command` with stdin closed and both output streams
+    /// appended to `log`. With `own_group` (Unix) the child leads a new
+    /// process group, and [`kill`](Self::kill) and
+    /// [`terminate`](Self::terminate) signal that whole group.
+    pub(crate) fn spawn_command(
+        mut command: Command,
+        log: &Path,
+        program: Program,
+        own_group: bool,
     ) -> Result<Self, TestkitError> {
         let open = || {
             OpenOptions::new()
@@ -47,19 +88,28 @@ impl Process {
             .map_err(|e| TestkitError::io(format!("reading {}", log.display()), e))?
             .len();
         let stderr = open()?;
-        let child = Command::new(&bin.program)
-            .arg("-c")
-            .arg(config)
-            .args(args)
-            .current_dir(cwd)
+        #[cfg(unix)]
+        if own_group {
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
             .spawn()
             .map_err(|e| {
-                TestkitError::io(format!("starting {}", bin.program.to_string_lossy()), e)
+                TestkitError::io(
+                    format!("starting {}", command.get_program().to_string_lossy()),
+                    e,
+                )
             })?;
-        Ok(Self { child, log_start })
+        Ok(Self {
+            child,
+            log_start,
+            program,
+            own_group: own_group && cfg!(unix),
+        })
     }
 
     /// The operating-system process id.
@@ -76,7 +126,7 @@ impl Process {
     pub(crate) fn exit_status(&mut self) -> Result<Option<ExitStatus>, TestkitError> {
         self.child
             .try_wait()
-            .map_err(|e| TestkitError::io("checking the nats-server process", e))
+            .map_err(|e| TestkitError::io(format!("checking the {} process", self.name()), e))
     }
 
     /// Kills the process at once (SIGKILL) and reaps it.
@@ -84,9 +134,11 @@ impl Process {
         if let Some(status) = self.exit_status()? {
             return Ok(status);
         }
-        self.child
-            .kill()
-            .map_err(|e| TestkitError::io("killing nats-server", e))?;
+        if !self.signal_group(GroupSignal::Kill) {
+            self.child
+                .kill()
+                .map_err(|e| TestkitError::io(format!("killing {}", self.name()), e))?;
+        }
         self.reap(REAP_TIMEOUT)
     }
 
@@ -107,7 +159,29 @@ impl Process {
     #[cfg(unix)]
     fn send_term(&self) -> bool {
         use rustix::process::{Pid, Signal, kill_process};
-        kill_process(Pid::from_child(&self.child), Signal::TERM).is_ok()
+        self.signal_group(GroupSignal::Term)
+            || kill_process(Pid::from_child(&self.child), Signal::TERM).is_ok()
+    }
+
+    /// Signals the child's process group, if it leads one; `false` if it
+    /// does not or the signal could not be sent.
+    #[cfg(unix)]
+    fn signal_group(&self, signal: GroupSignal) -> bool {
+        use rustix::process::{Pid, Signal, kill_process_group};
+        let signal = match signal {
+            GroupSignal::Term => Signal::TERM,
+            GroupSignal::Kill => Signal::KILL,
+        };
+        self.own_group && kill_process_group(Pid::from_child(&self.child), signal).is_ok()
+    }
+
+    #[cfg(not(unix))]
+    fn signal_group(&self, _signal: GroupSignal) -> bool {
+        false
+    }
+
+    fn name(&self) -> &'static str {
+        self.program.name()
     }
 
     #[cfg(not(unix))]
@@ -123,11 +197,25 @@ impl Process {
                 None => Probe::NotYet(String::new()),
             })
         })?;
-        reaped.map_err(|_| TestkitError::StillRunning {
-            pid: self.pid(),
-            waited: deadline.elapsed(),
+        reaped.map_err(|_| match self.program {
+            Program::NatsServer => TestkitError::StillRunning {
+                pid: self.pid(),
+                waited: deadline.elapsed(),
+            },
+            Program::RabbitMq | Program::Epmd => TestkitError::RabbitStillRunning {
+                program: self.name(),
+                pid: self.pid(),
+                waited: deadline.elapsed(),
+            },
         })
     }
+}
+
+/// The signals sent to a process group.
+#[derive(Debug, Clone, Copy)]
+enum GroupSignal {
+    Term,
+    Kill,
 }
 
 impl Drop for Process {
