@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the official gomessaging TCK against messaging-tck-adapter on a fresh,
-# throwaway JetStream-enabled nats-server. See docs/tck.md.
+# Runs the official gomessaging TCK against messaging-tck-adapter on both transports:
+# a fresh, throwaway JetStream-enabled nats-server, then a private RabbitMQ started by
+# the testkit (testkit-broker). Each broker serves only the TCK. See docs/tck.md.
 #
 # Usage: tck/run.sh [harness flags]     e.g. tck/run.sh -v -scenario fan-out
 #
@@ -9,6 +10,7 @@
 #   MESSAGING_SPEC_TESTDATA  directory holding tck.json; default: <repo>/../shared/spec/testdata
 #   TCK_ADAPTER              run this adapter instead of building messaging-tck-adapter
 #   CARGO_TARGET_DIR         honoured as cargo does; reports and the harness go there too
+#   TCK_TRANSPORTS           which transports to run: "nats amqp" (default), "nats" or "amqp"
 #
 # Exit status: the harness's (0 pass, 1 fail, 2 usage); 2 as well when a
 # prerequisite is missing or the broker does not come up.
@@ -22,8 +24,7 @@ target=${CARGO_TARGET_DIR:-$repo/target}
 testdata=${MESSAGING_SPEC_TESTDATA:-$repo/../shared/spec/testdata}
 fixtures=$testdata/tck.json
 harness=$target/tck/tck-harness
-report_md=$target/tck-report.md
-report_json=$target/tck-report.json
+transports=${TCK_TRANSPORTS:-nats amqp}
 
 die() {
 	echo "tck/run.sh: $*" >&2
@@ -42,9 +43,12 @@ nats_version=${BASH_REMATCH[0]} major=${BASH_REMATCH[1]} minor=${BASH_REMATCH[2]
 
 if [[ -n ${TCK_ADAPTER:-} ]]; then
 	adapter=$TCK_ADAPTER
+	if [[ $transports == *amqp* ]]; then
+		(cd "$repo" && cargo build --release -p messaging-testkit --bin testkit-broker)
+	fi
 else
-	echo "==> cargo build --release -p messaging-tck-adapter" >&2
-	(cd "$repo" && cargo build --release -p messaging-tck-adapter)
+	echo "==> cargo build --release -p messaging-tck-adapter -p messaging-testkit" >&2
+	(cd "$repo" && cargo build --release -p messaging-tck-adapter -p messaging-testkit --bin messaging-tck-adapter --bin testkit-broker)
 	adapter=$target/release/messaging-tck-adapter
 fi
 echo "==> go build (tck/runner) -> $harness" >&2
@@ -68,8 +72,22 @@ stop_nats() {
 	wait "$nats_pid" 2>/dev/null || true
 	nats_pid=
 }
+broker_pid=
+stop_broker() {
+	[[ -n $broker_pid ]] || return 0
+	# Closing the fifo ends its stdin: it stops RabbitMQ and epmd, then exits.
+	exec 8>&- || true
+	for _ in $(seq 300); do
+		kill -0 "$broker_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill "$broker_pid" 2>/dev/null || true
+	wait "$broker_pid" 2>/dev/null || true
+	broker_pid=
+}
 cleanup() {
 	stop_nats
+	stop_broker
 	rm -rf -- "$workdir"
 }
 harness_pid=
@@ -121,18 +139,54 @@ fi
 export NATS_URL
 echo "==> nats-server $nats_version with JetStream at $NATS_URL" >&2
 
-rm -f -- "$report_md" "$report_json"
-status=0
-"$harness" -adapter "$adapter" -fixtures "$fixtures" \
-	-report-md "$report_md" -report-json "$report_json" "$@" &
-harness_pid=$!
-wait "$harness_pid" || status=$?
-harness_pid=
+run_harness() { # transport report-suffix, then harness flags
+	local transport=$1 md=$target/tck-report-$1.md json=$target/tck-report-$1.json
+	shift
+	rm -f -- "$md" "$json"
+	local status=0
+	"$harness" -adapter "$adapter" -fixtures "$fixtures" \
+		-report-md "$md" -report-json "$json" "$@" &
+	harness_pid=$!
+	wait "$harness_pid" || status=$?
+	harness_pid=
+	if [[ -f $md ]]; then
+		echo >&2
+		echo "==> report ($transport): $md" >&2
+		# The summary: result, skips and the scenario table.
+		sed -n '/^## \(Failures\|Coverage Matrix\)/q;p' "$md" >&2
+	fi
+	return "$status"
+}
 
-if [[ -f $report_md ]]; then
-	echo >&2
-	echo "==> report: $report_md" >&2
-	# The summary: result, skips and the scenario table.
-	sed -n '/^## \(Failures\|Coverage Matrix\)/q;p' "$report_md" >&2
+status=0
+if [[ $transports == *nats* ]]; then
+	echo "==> TCK on NATS" >&2
+	TCK_TRANSPORT=nats run_harness nats "$@" || status=$?
+fi
+stop_nats
+
+if [[ $transports == *amqp* ]]; then
+	echo "==> starting a private RabbitMQ (testkit-broker)" >&2
+	broker_bin=$target/release/testkit-broker
+	mkfifo "$workdir/hold"
+	"$broker_bin" rabbitmq "$workdir/rabbit.env" <"$workdir/hold" >"$workdir/broker.log" 2>&1 &
+	broker_pid=$!
+	exec 8>"$workdir/hold"
+	for _ in $(seq 900); do
+		[[ -s $workdir/rabbit.env ]] && break
+		kill -0 "$broker_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [[ ! -s $workdir/rabbit.env ]]; then
+		cat "$workdir/broker.log" >&2
+		die "RabbitMQ did not start within 90 s"
+	fi
+	# shellcheck disable=SC1091
+	set -a && . "$workdir/rabbit.env" && set +a
+	echo "==> TCK on AMQP (RabbitMQ, management API on ${RABBITMQ_MANAGEMENT_URL##*:})" >&2
+	amqp_status=0
+	TCK_TRANSPORT=amqp run_harness amqp "$@" || amqp_status=$?
+	stop_broker
+	((amqp_status == 0)) || status=$amqp_status
 fi
 exit "$status"

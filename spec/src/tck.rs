@@ -249,6 +249,17 @@ impl BrokerConfig {
             ..Self::default()
         }
     }
+
+    /// A config naming a RabbitMQ broker and its management API (credentials in the
+    /// management URL's userinfo, no trailing slash).
+    #[must_use]
+    pub fn amqp(url: impl Into<String>, management_url: impl Into<String>) -> Self {
+        Self {
+            amqp_url: url.into(),
+            management_url: management_url.into(),
+            ..Self::default()
+        }
+    }
 }
 
 /// `hello` result.

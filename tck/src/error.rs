@@ -29,9 +29,14 @@ pub(crate) enum Error {
     /// The runner speaks another protocol version.
     #[error("unsupported protocol version {0} (this adapter speaks {PROTOCOL_VERSION})")]
     ProtocolVersion(u32),
-    /// The intent has no NATS mapping (queue-publish is AMQP-only in the TCK).
-    #[error("unsupported intent on NATS: {0}")]
-    UnsupportedIntent(String),
+    /// The intent has no mapping on this transport (queue-publish is AMQP-only).
+    #[error("unsupported intent on {transport}: {what}")]
+    UnsupportedIntent {
+        /// `NATS` or `AMQP`.
+        transport: &'static str,
+        /// The pattern, or pattern and direction.
+        what: String,
+    },
     /// `start_service` for a name that is already running.
     #[error("service {0} is already running")]
     ServiceRunning(String),
@@ -46,9 +51,12 @@ pub(crate) enum Error {
         /// The key asked for.
         key: String,
     },
-    /// The transport failed (connect, declare, publish…).
+    /// The NATS transport failed (connect, declare, publish…).
     #[error(transparent)]
     Nats(#[from] messaging_nats::Error),
+    /// The AMQP transport failed (connect, declare, publish…).
+    #[error(transparent)]
+    Amqp(#[from] messaging_amqp::Error),
     /// A result could not be encoded as JSON.
     #[error("cannot encode the result: {0}")]
     Encode(#[source] serde_json::Error),

@@ -1,7 +1,8 @@
-//! Setup intents to NATS registrations ([`Setup`]s) and the TCK's publisher keys.
+//! Setup intents to transport-neutral registrations ([`Setup`]s) and the TCK's publisher
+//! keys. The few differences between the transports follow the Go reference adapters.
 
-use messaging_nats::Setup;
-use messaging_spec::{EndpointDirection, Pattern, PublisherKey, SetupIntent};
+use messaging_core::Setup;
+use messaging_spec::{EndpointDirection, Pattern, PublisherKey, SetupIntent, Transport};
 
 use crate::capture::{Acknowledge, Capture, ReceivedLog};
 use crate::error::{Error, Result};
@@ -13,8 +14,13 @@ pub(crate) enum Route {
     Events,
     /// A custom stream publisher, by the intent's exchange name.
     Stream(String),
-    /// Core NATS requests to a service.
+    /// Requests to a service.
     Service(String),
+    /// AMQP: sender-selected distribution to a queue.
+    Queue(String),
+    /// AMQP: a response through the service's response exchange, to the caller named by
+    /// the `_tckTargetService` header (or the key's tail).
+    Response(String),
     /// Accept and drop: on NATS a response travels on the request's reply inbox, so
     /// publishing one separately has nowhere to go.
     Discard,
@@ -29,42 +35,57 @@ pub(crate) struct Mapped {
     pub(crate) publishers: Vec<(PublisherKey, Route)>,
 }
 
-/// Maps every intent; consumers record into `log`.
+/// Maps every intent for `transport`; consumers record into `log`.
 ///
 /// # Errors
-/// [`Error::UnsupportedIntent`] for queue-publish and unknown pattern/direction pairs.
-pub(crate) fn map_intents(intents: &[SetupIntent], log: &ReceivedLog) -> Result<Mapped> {
+/// [`Error::UnsupportedIntent`] for queue-publish on NATS and unknown pattern/direction
+/// pairs.
+pub(crate) fn map_intents(
+    intents: &[SetupIntent],
+    log: &ReceivedLog,
+    transport: &Transport,
+) -> Result<Mapped> {
     let mut mapped = Mapped::default();
     for intent in intents {
         match intent.direction {
             EndpointDirection::Publish => {
-                let route = publish_route(intent)?;
+                let route = publish_route(intent, transport)?;
                 if let Some(setup) = publisher_setup(&route) {
                     mapped.setups.push(setup);
                 }
                 mapped.publishers.push((intent.publisher_key(), route));
             }
-            EndpointDirection::Consume => mapped.setups.push(consumer_setup(intent, log)?),
-            _ => return Err(unsupported(intent)),
+            EndpointDirection::Consume => {
+                mapped.setups.push(consumer_setup(intent, log, transport)?);
+            }
+            _ => return Err(unsupported(intent, transport)),
         }
     }
     Ok(mapped)
 }
 
-fn unsupported(intent: &SetupIntent) -> Error {
-    Error::UnsupportedIntent(match intent.pattern {
+fn unsupported(intent: &SetupIntent, transport: &Transport) -> Error {
+    let what = match intent.pattern {
         Pattern::QueuePublish => Pattern::QueuePublish.to_string(),
         _ => format!("pattern={} direction={}", intent.pattern, intent.direction),
-    })
+    };
+    let transport = match transport {
+        Transport::Amqp => "AMQP",
+        _ => "NATS",
+    };
+    Error::UnsupportedIntent { transport, what }
 }
 
-fn publish_route(intent: &SetupIntent) -> Result<Route> {
+fn publish_route(intent: &SetupIntent, transport: &Transport) -> Result<Route> {
+    let amqp = *transport == Transport::Amqp;
     Ok(match intent.pattern {
         Pattern::EventStream => Route::Events,
         Pattern::CustomStream => Route::Stream(intent.exchange.clone()),
         Pattern::ServiceRequest => Route::Service(intent.target_service.clone()),
+        Pattern::ServiceResponse if amqp => Route::Response(intent.target_service.clone()),
         Pattern::ServiceResponse => Route::Discard,
-        _ => return Err(unsupported(intent)),
+        Pattern::QueuePublish if amqp => Route::Queue(intent.destination_queue.clone()),
+        _ => return Err(unsupported(intent, transport)),
     })
 }
 
@@ -73,11 +94,12 @@ fn publisher_setup(route: &Route) -> Option<Setup> {
         Route::Events => Some(Setup::event_publisher()),
         Route::Stream(stream) => Some(Setup::stream_publisher(stream.as_str())),
         Route::Service(target) => Some(Setup::service_publisher(target.as_str())),
-        Route::Discard => None,
+        Route::Queue(queue) => Some(Setup::queue_publisher(queue.as_str())),
+        Route::Response(_) | Route::Discard => None,
     }
 }
 
-fn consumer_setup(intent: &SetupIntent, log: &ReceivedLog) -> Result<Setup> {
+fn consumer_setup(intent: &SetupIntent, log: &ReceivedLog, transport: &Transport) -> Result<Setup> {
     let capture = Capture(log.clone());
     let rk = intent.routing_key.as_str();
     let stream = intent.exchange.as_str();
@@ -90,11 +112,15 @@ fn consumer_setup(intent: &SetupIntent, log: &ReceivedLog) -> Result<Setup> {
         (Pattern::ServiceResponse, _) => {
             Setup::service_response_consumer(intent.target_service.as_str(), rk, capture)
         }
-        _ => return Err(unsupported(intent)),
+        _ => return Err(unsupported(intent, transport)),
     };
-    // Transient consumers have no durable name to suffix.
-    let durable_stream =
-        matches!(intent.pattern, Pattern::EventStream | Pattern::CustomStream) && !intent.ephemeral;
+    // Transient consumers have no durable name to suffix; the Go AMQP adapter ignores
+    // the suffix of custom streams.
+    let suffixed = match transport {
+        Transport::Amqp => intent.pattern == Pattern::EventStream,
+        _ => matches!(intent.pattern, Pattern::EventStream | Pattern::CustomStream),
+    };
+    let durable_stream = suffixed && !intent.ephemeral;
     Ok(if durable_stream && !intent.queue_suffix.is_empty() {
         setup.suffix(intent.queue_suffix.as_str())
     } else {
@@ -118,7 +144,7 @@ mod tests {
     }
 
     fn map(intents: &[SetupIntent]) -> Result<Mapped> {
-        map_intents(intents, &ReceivedLog::default())
+        map_intents(intents, &ReceivedLog::default(), &Transport::Nats)
     }
 
     /// The endpoints a service would register, as JSON without the informational
@@ -185,12 +211,47 @@ mod tests {
     }
 
     #[test]
+    fn amqp_maps_queue_publish_responses_and_ignores_custom_stream_suffixes() {
+        let intents = [
+            intent(
+                json!({"pattern":"queue-publish","direction":"publish","destinationQueue":"task-queue"}),
+            ),
+            intent(json!({"pattern":"service-response","direction":"publish"})),
+            intent(
+                json!({"pattern":"custom-stream","direction":"consume","exchange":"audit","routingKey":"A.b","queueSuffix":"x"}),
+            ),
+            intent(
+                json!({"pattern":"event-stream","direction":"consume","routingKey":"A.b","queueSuffix":"x"}),
+            ),
+        ];
+        let mapped = map_intents(&intents, &ReceivedLog::default(), &Transport::Amqp).unwrap();
+        let routes: Vec<&Route> = mapped.publishers.iter().map(|(_, r)| r).collect();
+        assert_eq!(
+            routes,
+            [
+                &Route::Queue("task-queue".into()),
+                &Route::Response(String::new())
+            ]
+        );
+        let suffixes: Vec<Option<&str>> = mapped
+            .setups
+            .iter()
+            .filter(|s| s.is_consumer())
+            .map(|s| s.consumer_options().get_suffix())
+            .collect();
+        assert_eq!(suffixes, [None, Some("x")]);
+        let err =
+            map_intents(&intents[..1], &ReceivedLog::default(), &Transport::Nats).unwrap_err();
+        assert_eq!(err.to_string(), "unsupported intent on NATS: queue-publish");
+    }
+
+    #[test]
     fn queue_publish_is_unsupported_with_the_fixed_text() {
         let err = map(&[intent(
             json!({"pattern":"queue-publish","direction":"publish","destinationQueue":"task-queue"}),
         )])
         .unwrap_err();
-        assert!(matches!(err, Error::UnsupportedIntent(_)));
+        assert!(matches!(err, Error::UnsupportedIntent { .. }));
         assert_eq!(err.to_string(), "unsupported intent on NATS: queue-publish");
     }
 
@@ -203,7 +264,7 @@ mod tests {
             json!({"pattern":"queue-publish","direction":"consume"}),
         ] {
             let err = map(&[intent(v.clone())]).unwrap_err();
-            assert!(matches!(err, Error::UnsupportedIntent(_)), "{v}");
+            assert!(matches!(err, Error::UnsupportedIntent { .. }), "{v}");
         }
     }
 
@@ -240,7 +301,10 @@ mod tests {
             let intents: Vec<SetupIntent> = serde_json::from_value(s["setups"].clone()).unwrap();
             let mapped = map(&intents);
             if intents.iter().any(|i| i.pattern == Pattern::QueuePublish) {
-                assert!(matches!(mapped, Err(Error::UnsupportedIntent(_))), "{name}");
+                assert!(
+                    matches!(mapped, Err(Error::UnsupportedIntent { .. })),
+                    "{name}"
+                );
                 continue;
             }
             let mut want: Vec<Value> = s["expectedEndpoints"]["nats"]

@@ -1,11 +1,14 @@
 //! `messaging-tck-adapter`: serves the gomessaging TCK's subprocess protocol (version 1)
-//! over `messaging-nats`.
+//! over `messaging-nats` or `messaging-amqp`.
 //!
 //! Requests arrive on stdin, one JSON object per line; each gets one compact JSON line on
-//! fd 3. Logs go to stderr (`RUST_LOG`, default `info`). The NATS server comes from
-//! `NATS_URL` (default `nats://127.0.0.1:4222`). The process exits after `shutdown` or on
-//! stdin EOF.
+//! fd 3. Logs go to stderr (`RUST_LOG`, default `info`). The broker: with
+//! `TCK_TRANSPORT=amqp`, RabbitMQ at `RABBITMQ_URL` (or `AMQP_URL`) with its management API
+//! at `RABBITMQ_MANAGEMENT_URL` (default `http://guest:guest@localhost:15672`); otherwise
+//! NATS at `NATS_URL` (default `nats://127.0.0.1:4222`). The process exits after
+//! `shutdown` or on stdin EOF.
 
+mod broker;
 mod capture;
 mod error;
 mod intent;
@@ -19,13 +22,13 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tracing_subscriber::EnvFilter;
 
+use crate::broker::Broker;
 use crate::error::{Error, Result};
 use crate::protocol::{Adapter, Flow};
 
 /// Where responses go: the runner's pipe, inherited as fd 3. Opening the path instead of
 /// adopting the raw descriptor keeps the crate free of `unsafe`.
 const RESPONSE_PATH: &str = "/dev/fd/3";
-const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
 /// The runner reads response lines with Go's default scanner limit.
 const RUNNER_LINE_LIMIT: usize = 64 * 1024;
 
@@ -56,12 +59,9 @@ async fn run() -> Result<()> {
             path: RESPONSE_PATH,
             source,
         })?;
-    let nats_url = std::env::var("NATS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| DEFAULT_NATS_URL.to_owned());
-    tracing::info!(%nats_url, "serving the TCK protocol");
-    let mut adapter = Adapter::new(nats_url);
+    let broker = Broker::from_env();
+    tracing::info!(?broker, "serving the TCK protocol");
+    let mut adapter = Adapter::new(broker);
     let mut requests = read_stdin()?;
     let outcome = serve(&mut adapter, &mut requests, &mut responses).await;
     adapter.close_all().await;

@@ -5,18 +5,16 @@ use std::fmt;
 use std::str::FromStr;
 
 use messaging_spec::tck::{
-    BrokerConfig, HelloParams, HelloResult, PROTOCOL_VERSION, PublishParams, ReceivedResult,
-    RpcRequest, RpcResponse, ServiceParams, StartServiceParams,
+    HelloParams, HelloResult, PROTOCOL_VERSION, PublishParams, ReceivedResult, RpcRequest,
+    RpcResponse, ServiceParams, StartServiceParams,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::{RawValue, to_raw_value};
 
+use crate::broker::Broker;
 use crate::error::{Error, Result};
 use crate::service::Service;
-
-/// The transport key this adapter reports.
-const TRANSPORT_KEY: &str = "nats";
 
 /// The methods of protocol version 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,32 +128,29 @@ fn empty() -> Result<Box<RawValue>> {
     encode(&serde_json::Map::new())
 }
 
-/// The `hello` result for a NATS server at `nats_url`.
+/// The `hello` result for `broker`.
 ///
 /// # Errors
 /// [`Error::ProtocolVersion`] unless the runner asks for version 1.
-pub(crate) fn hello(params: &HelloParams, nats_url: &str) -> Result<HelloResult> {
+pub(crate) fn hello(params: &HelloParams, broker: &Broker) -> Result<HelloResult> {
     if params.protocol_version != PROTOCOL_VERSION {
         return Err(Error::ProtocolVersion(params.protocol_version));
     }
-    Ok(HelloResult::new(
-        TRANSPORT_KEY,
-        BrokerConfig::nats(nats_url),
-    ))
+    Ok(HelloResult::new(broker.transport_key(), broker.config()))
 }
 
-/// The adapter's state: the broker address and the running services by name.
+/// The adapter's state: the broker and the running services by name.
 #[derive(Debug)]
 pub(crate) struct Adapter {
-    nats_url: String,
+    broker: Broker,
     services: BTreeMap<String, Service>,
 }
 
 impl Adapter {
-    /// An adapter with no services, for the NATS server at `nats_url`.
-    pub(crate) fn new(nats_url: impl Into<String>) -> Self {
+    /// An adapter with no services, for `broker`.
+    pub(crate) fn new(broker: Broker) -> Self {
         Self {
-            nats_url: nats_url.into(),
+            broker,
             services: BTreeMap::new(),
         }
     }
@@ -190,7 +185,7 @@ impl Adapter {
 
     async fn dispatch(&mut self, method: Method, raw: Option<&RawValue>) -> Result<Box<RawValue>> {
         match method {
-            Method::Hello => encode(&hello(&params(method, raw)?, &self.nats_url)?),
+            Method::Hello => encode(&hello(&params(method, raw)?, &self.broker)?),
             Method::StartService => self.start_service(params(method, raw)?).await,
             Method::Publish => {
                 let p: PublishParams = params(method, raw)?;
@@ -219,7 +214,7 @@ impl Adapter {
         if self.services.contains_key(&p.service_name) {
             return Err(Error::ServiceRunning(p.service_name));
         }
-        let service = Service::start(&p.service_name, &p.intents, &self.nats_url).await?;
+        let service = Service::start(&p.service_name, &p.intents, &self.broker).await?;
         let result = encode(&service.started());
         tracing::info!(service = %p.service_name, intents = p.intents.len(), "service started");
         self.services.insert(p.service_name, service);
@@ -295,7 +290,9 @@ mod tests {
 
     #[tokio::test]
     async fn hello_reports_nats_and_the_url_in_go_casing() {
-        let mut a = Adapter::new("nats://10.0.0.1:4222");
+        let mut a = Adapter::new(Broker::Nats {
+            url: "nats://10.0.0.1:4222".into(),
+        });
         let (line, flow) = serve(
             &mut a,
             r#"{"id":1,"method":"hello","params":{"protocolVersion":1}}"#,
@@ -310,7 +307,9 @@ mod tests {
 
     #[tokio::test]
     async fn hello_rejects_other_versions_and_missing_params() {
-        let mut a = Adapter::new(NO_BROKER);
+        let mut a = Adapter::new(Broker::Nats {
+            url: NO_BROKER.into(),
+        });
         let (id, e) = error_of(
             &mut a,
             r#"{"id":1,"method":"hello","params":{"protocolVersion":2}}"#,
@@ -330,7 +329,9 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_lines_answer_with_the_id_when_recoverable() {
-        let mut a = Adapter::new(NO_BROKER);
+        let mut a = Adapter::new(Broker::Nats {
+            url: NO_BROKER.into(),
+        });
         for (line, want_id) in [
             ("not json", 0),
             (r#"{"id":7,"method":"#, 0),
@@ -354,14 +355,18 @@ mod tests {
 
     #[tokio::test]
     async fn blank_lines_get_no_response() {
-        let mut a = Adapter::new(NO_BROKER);
+        let mut a = Adapter::new(Broker::Nats {
+            url: NO_BROKER.into(),
+        });
         assert!(a.handle_line(b"").await.is_none());
         assert!(a.handle_line(b"  \r\n").await.is_none());
     }
 
     #[tokio::test]
     async fn unknown_methods_are_errors() {
-        let mut a = Adapter::new(NO_BROKER);
+        let mut a = Adapter::new(Broker::Nats {
+            url: NO_BROKER.into(),
+        });
         let (id, e) = error_of(&mut a, r#"{"id":3,"method":"explode","params":{}}"#).await;
         assert_eq!(id, 3);
         assert!(matches!(e, Error::UnknownMethod(m) if m == "explode"));
@@ -369,7 +374,9 @@ mod tests {
 
     #[tokio::test]
     async fn requests_for_unknown_services_are_errors() {
-        let mut a = Adapter::new(NO_BROKER);
+        let mut a = Adapter::new(Broker::Nats {
+            url: NO_BROKER.into(),
+        });
         let (_, e) = error_of(
             &mut a,
             r#"{"id":4,"method":"publish","params":{"serviceName":"ghost","publisherKey":"event-stream","routingKey":"A.B","payload":{}}}"#,
@@ -394,7 +401,9 @@ mod tests {
 
     #[tokio::test]
     async fn close_service_always_succeeds() {
-        let mut a = Adapter::new(NO_BROKER);
+        let mut a = Adapter::new(Broker::Nats {
+            url: NO_BROKER.into(),
+        });
         for line in [
             r#"{"id":7,"method":"close_service","params":{"serviceName":"ghost"}}"#,
             r#"{"id":7,"method":"close_service","params":{"bogus":true}}"#,
@@ -407,7 +416,9 @@ mod tests {
 
     #[tokio::test]
     async fn shutdown_answers_then_exits() {
-        let mut a = Adapter::new(NO_BROKER);
+        let mut a = Adapter::new(Broker::Nats {
+            url: NO_BROKER.into(),
+        });
         let (out, flow) = serve(&mut a, r#"{"id":8,"method":"shutdown","params":{}}"#).await;
         assert_eq!(out, r#"{"id":8,"result":{}}"#);
         assert_eq!(flow, Flow::Exit);
@@ -415,7 +426,9 @@ mod tests {
 
     #[tokio::test]
     async fn start_service_rejects_queue_publish_before_connecting() {
-        let mut a = Adapter::new(NO_BROKER);
+        let mut a = Adapter::new(Broker::Nats {
+            url: NO_BROKER.into(),
+        });
         let line = r#"{"id":2,"method":"start_service","params":{"serviceName":"sender-1a2b3c4d","intents":[{"pattern":"queue-publish","direction":"publish","destinationQueue":"task-queue"}]}}"#;
         let reply = a.handle_line(line.as_bytes()).await.unwrap();
         assert_eq!(
@@ -427,7 +440,9 @@ mod tests {
 
     #[tokio::test]
     async fn start_service_reports_connect_failures() {
-        let mut a = Adapter::new(NO_BROKER);
+        let mut a = Adapter::new(Broker::Nats {
+            url: NO_BROKER.into(),
+        });
         let (_, e) = error_of(
             &mut a,
             r#"{"id":2,"method":"start_service","params":{"serviceName":"orders-1a2b3c4d","intents":[{"pattern":"event-stream","direction":"publish"}]}}"#,

@@ -96,6 +96,20 @@ pub fn classify(
     }
 }
 
+/// How often a message waiting for or running in a handler is kept alive (an in-progress
+/// ack). A queued message may be touched up to one period late and then wait another
+/// before its handler's first keep-alive, so a quarter of AckWait leaves a margin for
+/// latency. A zero AckWait means the server default, 30 s.
+#[must_use]
+pub fn keep_alive_period(ack_wait: Duration) -> Duration {
+    let ack_wait = if ack_wait.is_zero() {
+        Duration::from_secs(30)
+    } else {
+        ack_wait
+    };
+    (ack_wait / 4).max(Duration::from_millis(25))
+}
+
 /// Runs `fut` with panics caught, calling `keep_alive` every `period` while it runs (so a
 /// long handler's message is not redelivered under it).
 pub async fn run_guarded<T, K, KF>(

@@ -23,6 +23,8 @@ mod error;
 mod observe;
 mod options;
 mod plan;
+mod registrations;
+pub mod reply;
 mod settle;
 mod setup;
 mod target;
@@ -37,3 +39,5 @@ pub use setup::{Setup, SetupKind, TargetSpec};
 pub use target::PublishTarget;
 
 pub use messaging_spec;
+#[doc(hidden)]
+pub use serde as __serde;

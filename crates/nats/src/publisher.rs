@@ -437,12 +437,7 @@ pub(crate) fn remote_error(reply: &async_nats::Message) -> Option<String> {
     if let Some(text) = reply.headers.as_ref().and_then(|h| h.get(SERVICE_ERROR)) {
         return Some(text.as_str().to_owned());
     }
-    let value: serde_json::Value = serde_json::from_slice(&reply.payload).ok()?;
-    let obj = value.as_object()?;
-    match (obj.len(), obj.get("error")) {
-        (1, Some(serde_json::Value::String(text))) => Some(text.clone()),
-        _ => None,
-    }
+    messaging_core::reply::remote_error(&reply.payload)
 }
 
 fn decode_reply<R: DeserializeOwned>(

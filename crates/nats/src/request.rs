@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::headers;
 use crate::otel::SpanFacts;
 use crate::plan::RequestPlan;
-use messaging_core::{Error as CoreError, dispatch};
+use messaging_core::{Error as CoreError, dispatch, reply};
 
 /// Header carrying a handler's error text on a reply (the NATS services convention).
 pub(crate) const SERVICE_ERROR: &str = "Nats-Service-Error";
@@ -129,11 +129,11 @@ async fn handle(shared: &Shared, plan: &RequestPlan, msg: async_nats::Message) {
         Ok(Ok(bytes)) => (Bytes::from(bytes), None),
         Ok(Err(f)) => {
             let (_, e) = dispatch::classify(Ok(Err(f)), &key);
-            (error_body(e.as_ref()), e)
+            (reply::error_body(e.as_ref()), e)
         }
         Err(p) => {
             let (_, e) = dispatch::classify(Err(p), &key);
-            (error_body(e.as_ref()), e)
+            (reply::error_body(e.as_ref()), e)
         }
     };
     // Counted and ended before replying, so a caller that has its reply sees both.
@@ -155,7 +155,7 @@ async fn handle(shared: &Shared, plan: &RequestPlan, msg: async_nats::Message) {
     }
     let elapsed = start.elapsed();
     if let Some(e) = &error {
-        tracing::error!(subject = %subject, error = %e, "request handler failed");
+        tracing::warn!(subject = %subject, error = %e, "request handler failed; replied with the error");
     }
     if let Some(info) = report {
         match error {
@@ -163,20 +163,6 @@ async fn handle(shared: &Shared, plan: &RequestPlan, msg: async_nats::Message) {
             Some(e) => shared.observer.failure(e, info, elapsed),
         }
     }
-}
-
-/// The error text a caller sees: the handler's own error, as Go replies it.
-fn error_text(error: Option<&CoreError>) -> String {
-    match error {
-        Some(CoreError::Handler { source, .. }) => source.to_string(),
-        Some(other) => other.to_string(),
-        None => "unknown error".to_owned(),
-    }
-}
-
-/// What the caller sees for a failed request: the spec's `{"error": "<text>"}`.
-fn error_body(error: Option<&CoreError>) -> Bytes {
-    Bytes::from(serde_json::json!({ "error": error_text(error) }).to_string())
 }
 
 /// Replies carry CloudEvents attributes (extra headers are harmless to Go callers, which
@@ -191,13 +177,9 @@ fn reply_headers(service: &str, key: &str, error: Option<&CoreError>) -> Result<
     );
     let mut map = headers::to_nats(ce.iter_str())?;
     if let Some(e) = error {
-        let code = match e {
-            CoreError::Undecodable { .. } => "400",
-            CoreError::Handler { retry: false, .. } => "400",
-            _ => "500",
-        };
+        let code = reply::error_code(e);
         // Same text as the body, so callers see one message whichever they read.
-        let text = error_text(Some(e)).replace(['\r', '\n'], " ");
+        let text = reply::error_text(Some(e)).replace(['\r', '\n'], " ");
         map.insert(
             headers::name(SERVICE_ERROR)?,
             headers::value(SERVICE_ERROR, &text)?,
@@ -234,7 +216,7 @@ mod tests {
         let header = h.get(SERVICE_ERROR).map(|v| v.as_str().to_owned());
         assert_eq!(header.as_deref(), Some("amount must be positive"));
         assert_eq!(
-            error_body(Some(&e)),
+            reply::error_body(Some(&e)),
             Bytes::from(r#"{"error":"amount must be positive"}"#)
         );
         Ok(())
@@ -246,7 +228,7 @@ mod tests {
             routing_key: "a".into(),
         };
         assert_eq!(
-            error_body(Some(&e)),
+            reply::error_body(Some(&e)),
             Bytes::from(r#"{"error":"no handler for routing key a"}"#)
         );
     }

@@ -5,11 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use messaging_spec::{
-    ErrorNotification, EventHandler, Notification, RequestHandler, StreamName, Topology,
-};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use messaging_spec::{ErrorNotification, Notification, StreamName, Topology};
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
@@ -381,98 +377,7 @@ impl ConnectionBuilder {
         self
     }
 
-    /// Publishes to the `events` stream.
-    pub fn event_publisher(self) -> Self {
-        self.setup(Setup::event_publisher())
-    }
-
-    /// Publishes to a custom stream.
-    pub fn stream_publisher(self, stream: impl Into<String>) -> Self {
-        self.setup(Setup::stream_publisher(stream))
-    }
-
-    /// Sends requests to `target_service`.
-    pub fn service_publisher(self, target_service: impl Into<String>) -> Self {
-        self.setup(Setup::service_publisher(target_service))
-    }
-
-    /// Durable consumer on the `events` stream.
-    pub fn event_consumer<T, H>(self, routing_key: impl Into<String>, handler: H) -> Self
-    where
-        T: DeserializeOwned + Send + 'static,
-        H: EventHandler<T>,
-    {
-        self.setup(Setup::event_consumer(routing_key, handler))
-    }
-
-    /// Transient consumer on the `events` stream.
-    pub fn transient_event_consumer<T, H>(self, routing_key: impl Into<String>, handler: H) -> Self
-    where
-        T: DeserializeOwned + Send + 'static,
-        H: EventHandler<T>,
-    {
-        self.setup(Setup::transient_event_consumer(routing_key, handler))
-    }
-
-    /// Durable consumer on a custom stream.
-    pub fn stream_consumer<T, H>(
-        self,
-        stream: impl Into<String>,
-        routing_key: impl Into<String>,
-        handler: H,
-    ) -> Self
-    where
-        T: DeserializeOwned + Send + 'static,
-        H: EventHandler<T>,
-    {
-        self.setup(Setup::stream_consumer(stream, routing_key, handler))
-    }
-
-    /// Transient consumer on a custom stream.
-    pub fn transient_stream_consumer<T, H>(
-        self,
-        stream: impl Into<String>,
-        routing_key: impl Into<String>,
-        handler: H,
-    ) -> Self
-    where
-        T: DeserializeOwned + Send + 'static,
-        H: EventHandler<T>,
-    {
-        self.setup(Setup::transient_stream_consumer(
-            stream,
-            routing_key,
-            handler,
-        ))
-    }
-
-    /// Answers requests sent to this service.
-    pub fn request_handler<T, R, H>(self, routing_key: impl Into<String>, handler: H) -> Self
-    where
-        T: DeserializeOwned + Send + 'static,
-        R: Serialize + Send + 'static,
-        H: RequestHandler<T, R>,
-    {
-        self.setup(Setup::request_handler(routing_key, handler))
-    }
-
-    /// Handles replies to this service's requests to `target_service`.
-    pub fn service_response_consumer<T, H>(
-        self,
-        target_service: impl Into<String>,
-        routing_key: impl Into<String>,
-        handler: H,
-    ) -> Self
-    where
-        T: DeserializeOwned + Send + 'static,
-        H: EventHandler<T>,
-    {
-        self.setup(Setup::service_response_consumer(
-            target_service,
-            routing_key,
-            handler,
-        ))
-    }
+    messaging_core::registration_methods!();
 
     // ---- terminal calls -----------------------------------------------------------------
 

@@ -32,18 +32,6 @@ const PULL_EXPIRES: Duration = Duration::from_secs(5);
 /// An idle consumer checks that the server still has it this often.
 const VERIFY_IDLE: Duration = Duration::from_secs(15);
 
-/// How often waiting and running messages are kept alive. A queued message may be touched
-/// up to one period late and then wait another before its handler's first progress ack,
-/// so a quarter of AckWait leaves a margin for latency.
-fn keep_alive_period(ack_wait: Duration) -> Duration {
-    let ack_wait = if ack_wait.is_zero() {
-        Duration::from_secs(30)
-    } else {
-        ack_wait
-    };
-    (ack_wait / 4).max(Duration::from_millis(25))
-}
-
 /// The server's consumer config for a group: explicit ack, singular `filter_subject` for
 /// one key and `filter_subjects` for several (as the reference). Retry delays are applied
 /// by our naks, so `backoff` is not sent: the server would add its own delays on top and
@@ -260,7 +248,7 @@ impl GroupRuntime {
         let concurrency = self.group.options.effective_concurrency();
         let semaphore = Arc::new(Semaphore::new(concurrency));
         let inline = concurrency == 1;
-        let keep_alive = keep_alive_period(ack_wait);
+        let keep_alive = dispatch::keep_alive_period(ack_wait);
         let mut ticker = tokio::time::interval(keep_alive);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -419,7 +407,7 @@ impl GroupRuntime {
                 };
                 let span = self.shared.otel.consume(&facts, &info.headers);
                 let fut = span.wrap(route.handler.call(metadata, info, msg.payload.clone()));
-                let period = Some(keep_alive_period(ack_wait));
+                let period = Some(dispatch::keep_alive_period(ack_wait));
                 let result = dispatch::run_guarded(fut, period, || async {
                     if let Err(e) = msg.ack_with(AckKind::Progress).await {
                         tracing::debug!(error = %e, "progress ack failed");

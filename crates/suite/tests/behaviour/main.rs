@@ -19,4 +19,6 @@ macro_rules! scenarios {
     };
 }
 
+mod amqp;
+mod memory;
 mod nats;

@@ -1,0 +1,35 @@
+//! Metrics switched off (feature `metrics` disabled): the same recording calls, doing nothing.
+
+use std::time::Duration;
+
+use messaging_core::Outcome;
+
+/// No metrics.
+#[derive(Default, Clone)]
+pub(crate) struct Instruments;
+
+impl Instruments {
+    pub(crate) fn consumer(&self, _queue: &str, _key: &str) -> ConsumerRecorder {
+        ConsumerRecorder
+    }
+
+    pub(crate) fn publish(&self, _exchange: &str, _key: &str) -> PublishRecorder {
+        PublishRecorder
+    }
+}
+
+pub(crate) struct ConsumerRecorder;
+
+impl ConsumerRecorder {
+    pub(crate) fn received(&self) {}
+
+    pub(crate) fn settled(&self, _outcome: Outcome, _elapsed: Duration) {}
+}
+
+pub(crate) struct PublishRecorder;
+
+impl PublishRecorder {
+    pub(crate) fn succeeded(&self, _elapsed: Duration) {}
+
+    pub(crate) fn failed(&self, _elapsed: Duration) {}
+}

@@ -1,0 +1,74 @@
+//! The spec's request-reply error shape, the same on every transport: a failed request
+//! is answered with `{"error": "<text>"}`, and a caller reads exactly that shape back as
+//! a remote error.
+
+use bytes::Bytes;
+
+use crate::error::Error;
+
+/// The text a caller sees for a failed request: the handler's own error (as Go replies
+/// it), or the library's description of what failed.
+#[must_use]
+pub fn error_text(error: Option<&Error>) -> String {
+    match error {
+        Some(Error::Handler { source, .. }) => source.to_string(),
+        Some(other) => other.to_string(),
+        None => "unknown error".to_owned(),
+    }
+}
+
+/// The reply body for a failed request: `{"error": "<text>"}`.
+#[must_use]
+pub fn error_body(error: Option<&Error>) -> Bytes {
+    Bytes::from(serde_json::json!({ "error": error_text(error) }).to_string())
+}
+
+/// An HTTP-like status for a failed request: `400` when the caller sent something the
+/// handler refused or could not decode, `500` otherwise (NATS services error codes).
+#[must_use]
+pub fn error_code(error: &Error) -> &'static str {
+    match error {
+        Error::Undecodable { .. } | Error::Handler { retry: false, .. } => "400",
+        _ => "500",
+    }
+}
+
+/// The remote error text when `body` is exactly `{"error": "<text>"}`; `None` for any
+/// other reply (a handler's own value that merely contains an `error` key is a value).
+#[must_use]
+pub fn remote_error(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let obj = value.as_object()?;
+    match (obj.len(), obj.get("error")) {
+        (1, Some(serde_json::Value::String(text))) => Some(text.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_round_trip_and_other_values_are_not_errors() {
+        let e = Error::Handler {
+            routing_key: "A.b".into(),
+            retry: false,
+            source: "card declined".into(),
+        };
+        let body = error_body(Some(&e));
+        assert_eq!(&body[..], br#"{"error":"card declined"}"#);
+        assert_eq!(remote_error(&body).as_deref(), Some("card declined"));
+        assert_eq!(error_code(&e), "400");
+        let panicked = Error::Panicked {
+            routing_key: "A.b".into(),
+            message: "boom".into(),
+        };
+        assert_eq!(error_code(&panicked), "500");
+        assert_eq!(error_text(None), "unknown error");
+        assert_eq!(remote_error(br#"{"error":"x","code":1}"#), None);
+        assert_eq!(remote_error(br#"{"error":1}"#), None);
+        assert_eq!(remote_error(b"[1]"), None);
+        assert_eq!(remote_error(b"not json"), None);
+    }
+}

@@ -1,0 +1,212 @@
+//! One instance's side of a consumer: take the next message when a handler slot is free,
+//! run the handler (panics caught, in-progress acks while it runs), settle it with the
+//! core's decision table.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use messaging_core::erased::ErasedEvent;
+use messaging_core::{ConsumerGroup, Outcome, Route, Settlement, dispatch};
+use messaging_spec::{DeliveryInfo, RoutingTable, StreamName};
+use tokio::sync::{Notify, Semaphore};
+use tokio::time::Instant;
+
+use crate::broker::state::{Delivery, Fetch, Settled};
+use crate::connection::Shared;
+
+/// Everything one instance needs to consume from one consumer.
+pub(crate) struct GroupRuntime {
+    shared: Arc<Shared>,
+    stream: StreamName,
+    consumer: String,
+    /// `DeliveryInfo.destination`: the durable name, or `<service>-transient`.
+    label: String,
+    routes: RoutingTable<Route<dyn ErasedEvent>>,
+    backoff: Vec<Duration>,
+    concurrency: usize,
+    notify: Arc<Notify>,
+}
+
+impl GroupRuntime {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        group: ConsumerGroup,
+        stream: StreamName,
+        consumer: String,
+        label: String,
+        notify: Arc<Notify>,
+    ) -> Self {
+        Self {
+            shared,
+            stream,
+            consumer,
+            label,
+            backoff: group.options.get_backoff().to_vec(),
+            concurrency: group.options.effective_concurrency(),
+            routes: group.routes,
+            notify,
+        }
+    }
+
+    /// Delivers until shutdown: one message per free handler slot, so instances sharing
+    /// a durable split its messages between them, each message to one.
+    pub(crate) async fn run(self: Arc<Self>) {
+        let shutdown = self.shared.shutdown.clone();
+        if self.concurrency == 1 {
+            // One at a time: run it here, no task hop per message. `close()` waits for
+            // this loop as it waits for handler tasks.
+            while let Some(delivery) = self.next().await {
+                self.dispatch(delivery).await;
+            }
+            return;
+        }
+        let semaphore = Arc::new(Semaphore::new(self.concurrency));
+        loop {
+            let permit = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                p = Arc::clone(&semaphore).acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let Some(delivery) = self.next().await else {
+                break;
+            };
+            let rt = Arc::clone(&self);
+            self.shared.tracker.spawn(async move {
+                rt.dispatch(delivery).await;
+                drop(permit);
+            });
+        }
+    }
+
+    /// The next message, waiting for a publish, a nak delay or an AckWait to expire.
+    async fn next(&self) -> Option<Delivery> {
+        let shutdown = &self.shared.shutdown;
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if shutdown.is_cancelled() {
+                return None;
+            }
+            let broker = &self.shared.broker;
+            let fetched = broker
+                .lock()
+                .fetch(self.stream.as_str(), &self.consumer, Instant::now());
+            let wake = match fetched {
+                Fetch::Message(d) => {
+                    broker.changed();
+                    return Some(d);
+                }
+                Fetch::Gone => return None,
+                Fetch::Wait { wake, changed } => {
+                    if changed {
+                        broker.changed();
+                    }
+                    wake
+                }
+            };
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return None,
+                () = &mut notified => {}
+                () = until(wake) => {}
+            }
+        }
+    }
+
+    async fn dispatch(&self, d: Delivery) {
+        let start = Instant::now();
+        let stream = self.stream.as_str();
+        let key = d.msg.routing_key.as_str();
+        let info =
+            DeliveryInfo::new(self.label.as_str(), stream, key).with_headers(d.msg.headers.clone());
+        let metadata = dispatch::metadata_for(&info.headers, &info);
+        let report = self.shared.observer.wants().then(|| info.clone());
+        let (outcome, error) = match self.routes.route(key) {
+            None => (
+                Outcome::NoHandler,
+                Some(messaging_core::Error::NoHandler {
+                    routing_key: key.to_owned(),
+                }),
+            ),
+            Some(route) => {
+                let fut = route.handler.call(metadata, info, d.msg.body.clone());
+                let period = Some(messaging_core::dispatch::keep_alive_period(
+                    self.shared.timing.ack_wait(),
+                ));
+                let guarded = dispatch::run_guarded(fut, period, || {
+                    self.progress(&d);
+                    std::future::ready(())
+                });
+                let result = tokio::select! {
+                    biased;
+                    () = self.shared.killed.cancelled() => return,
+                    r = guarded => r,
+                };
+                dispatch::classify(result, key)
+            }
+        };
+        let action = messaging_core::decide(outcome, d.delivered, &self.backoff);
+        let settled = if self.shared.abandoned.load(Ordering::Acquire) {
+            Settled::Stale
+        } else {
+            self.shared.broker.lock().settle(
+                stream,
+                &self.consumer,
+                d.msg.uid,
+                d.lease,
+                action,
+                Instant::now(),
+            )
+        };
+        let elapsed = start.elapsed();
+        match (&error, action) {
+            (None, _) => {
+                tracing::debug!(consumer = %self.label, routing_key = %key, ?elapsed, "message processed");
+            }
+            (Some(e), Settlement::Retry(delay)) => {
+                tracing::error!(consumer = %self.label, routing_key = %key, error = %e, ?delay, delivered = d.delivered, exhausted = settled == Settled::Exhausted, "handler failed, naking for redelivery");
+            }
+            (Some(e), _) => {
+                tracing::warn!(consumer = %self.label, routing_key = %key, error = %e, "terminating message");
+            }
+        }
+        if settled == Settled::Stale {
+            tracing::debug!(consumer = %self.label, routing_key = %key, "settlement dropped: the delivery is no longer ours");
+        }
+        if let Some(info) = report {
+            match error {
+                None => self.shared.observer.success(info, elapsed),
+                Some(e) => self.shared.observer.failure(e, info, elapsed),
+            }
+        }
+        // Waiters look only now, so a test that saw the ack also finds the notification.
+        self.shared.broker.changed();
+    }
+
+    /// An in-progress ack, unless this instance is gone.
+    fn progress(&self, d: &Delivery) {
+        if self.shared.abandoned.load(Ordering::Acquire) {
+            return;
+        }
+        self.shared.broker.lock().progress(
+            self.stream.as_str(),
+            &self.consumer,
+            d.msg.uid,
+            d.lease,
+            Instant::now(),
+        );
+    }
+}
+
+/// Completes at `at`; never without one.
+async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests of messaging-memory: every emulated semantic, under tokio's paused
+//! clock where timing matters.
+
+mod delivery;
+mod lifecycle;
+mod publishing;
+mod requests;
+mod settle;
+mod support;
+mod topology;
