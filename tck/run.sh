@@ -158,10 +158,21 @@ run_harness() { # transport report-suffix, then harness flags
 	return "$status"
 }
 
+# With no harness flags every scenario must run and pass: NATS skips only the two
+# AMQP-only ones. A harness that ran fewer fails here even if it exited 0.
+require_all() { # transport expected-count
+	local md=$target/tck-report-$1.md
+	(($# == 2)) || return 0
+	grep -q "PASS ($2/$2 scenarios)" "$md" 2>/dev/null && return 0
+	echo "tck/run.sh: $1 must pass $2/$2 scenarios; see $md" >&2
+	return 1
+}
+
 status=0
 if [[ $transports == *nats* ]]; then
 	echo "==> TCK on NATS" >&2
 	TCK_TRANSPORT=nats run_harness nats "$@" || status=$?
+	if (($# == 0)); then require_all nats 10 || status=1; fi
 fi
 stop_nats
 
@@ -186,6 +197,7 @@ if [[ $transports == *amqp* ]]; then
 	echo "==> TCK on AMQP (RabbitMQ, management API on ${RABBITMQ_MANAGEMENT_URL##*:})" >&2
 	amqp_status=0
 	TCK_TRANSPORT=amqp run_harness amqp "$@" || amqp_status=$?
+	if (($# == 0)); then require_all amqp 12 || amqp_status=1; fi
 	stop_broker
 	((amqp_status == 0)) || status=$amqp_status
 fi

@@ -134,20 +134,6 @@ pub(crate) fn deliver_reply(shared: &Arc<Shared>, target: &ServiceName, key: &st
     });
 }
 
-/// The error text a caller sees: the handler's own error, as Go replies it.
-pub(crate) fn error_text(error: Option<&messaging_core::Error>) -> String {
-    match error {
-        Some(messaging_core::Error::Handler { source, .. }) => source.to_string(),
-        Some(other) => other.to_string(),
-        None => "unknown error".to_owned(),
-    }
-}
-
-/// What a typed caller sees for a failed request: the spec's `{"error": "<text>"}`.
-pub(crate) fn error_body(error: Option<&messaging_core::Error>) -> Bytes {
-    Bytes::from(serde_json::json!({ "error": error_text(error) }).to_string())
-}
-
 /// A response that could not be sent, as the error the request's handler reports.
 pub(crate) fn respond_error(key: &str, recipient: &str, e: Error) -> messaging_core::Error {
     messaging_core::Error::Handler {
@@ -158,30 +144,5 @@ pub(crate) fn respond_error(key: &str, recipient: &str, e: Error) -> messaging_c
             recipient: recipient.to_owned(),
             source: Box::new(e),
         }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_bodies_have_the_spec_shape() {
-        let e = messaging_core::Error::Handler {
-            routing_key: "k".into(),
-            retry: false,
-            source: "amount must be positive".into(),
-        };
-        assert_eq!(
-            error_body(Some(&e)),
-            Bytes::from(r#"{"error":"amount must be positive"}"#)
-        );
-        let n = messaging_core::Error::NoHandler {
-            routing_key: "a".into(),
-        };
-        assert_eq!(
-            error_body(Some(&n)),
-            Bytes::from(r#"{"error":"no handler for routing key a"}"#)
-        );
     }
 }

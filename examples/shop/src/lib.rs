@@ -91,21 +91,65 @@ pub mod billing {
 
 /// Notifications: tells customers about their orders.
 pub mod notifications {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use messaging_core::ConsumerOptions;
+
     use super::{ConsumableEvent, HandlerError, Journal, OrderPlaced, Setup};
+
+    /// How a customer is told; fails while the mail service is down.
+    pub trait Mailer: Send + Sync + 'static {
+        /// Sends `text` to `customer`.
+        ///
+        /// # Errors
+        /// Why it could not be sent (the event is retried later).
+        fn send(&self, customer: &str, text: &str) -> Result<(), String>;
+    }
+
+    /// A mailer that is always up and sends nothing.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct NoMail;
+
+    impl Mailer for NoMail {
+        fn send(&self, _customer: &str, _text: &str) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    /// Retry delays while the mailer is down: 1 s, then every 30 s, at most 5 deliveries.
+    pub const BACKOFF: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(30)];
 
     /// Notifications' registrations: a durable consumer of `Order.Placed`.
     #[must_use]
     pub fn setups(journal: Journal) -> Vec<Setup> {
-        vec![Setup::event_consumer(
-            super::orders::PLACED,
-            move |ev: ConsumableEvent<OrderPlaced>| {
-                let _ = journal.send(format!(
-                    "[notifications] order {} for {} placed (receipt {}, from {})",
-                    ev.payload.id, ev.payload.customer, ev.payload.receipt, ev.metadata.source
-                ));
-                std::future::ready(Ok::<_, HandlerError>(()))
-            },
-        )]
+        setups_with(journal, Arc::new(NoMail))
+    }
+
+    /// As [`setups`], mailing through `mailer`: a mailer failure is retried with
+    /// [`BACKOFF`].
+    #[must_use]
+    pub fn setups_with(journal: Journal, mailer: Arc<dyn Mailer>) -> Vec<Setup> {
+        let options = ConsumerOptions::new().backoff(BACKOFF).max_deliver(5);
+        vec![
+            Setup::event_consumer(
+                super::orders::PLACED,
+                move |ev: ConsumableEvent<OrderPlaced>| {
+                    let text = format!(
+                        "[notifications] order {} for {} placed (receipt {}, from {})",
+                        ev.payload.id, ev.payload.customer, ev.payload.receipt, ev.metadata.source
+                    );
+                    let sent = mailer
+                        .send(&ev.payload.customer, &text)
+                        .map_err(HandlerError::retry)
+                        .map(|()| {
+                            let _ = journal.send(text);
+                        });
+                    std::future::ready(sent)
+                },
+            )
+            .options(options),
+        ]
     }
 }
 

@@ -5,9 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use messaging_core::{ConsumerOptions, Setup};
-use messaging_spec::{ErrorNotification, EventHandler, Notification, RequestHandler, Topology};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use messaging_spec::{ErrorNotification, Notification, Topology};
 use tokio::sync::mpsc;
 
 use crate::connect::redact;
@@ -234,110 +232,11 @@ impl ConnectionBuilder {
         self
     }
 
-    /// Publishes to `events.topic.exchange`.
-    pub fn event_publisher(self) -> Self {
-        self.setup(Setup::event_publisher())
-    }
-
-    /// Publishes to `<stream>.topic.exchange`.
-    pub fn stream_publisher(self, stream: impl Into<String>) -> Self {
-        self.setup(Setup::stream_publisher(stream))
-    }
-
-    /// Sends requests to `<target>.direct.exchange.request`.
-    pub fn service_publisher(self, target_service: impl Into<String>) -> Self {
-        self.setup(Setup::service_publisher(target_service))
-    }
-
-    /// Sends to the default exchange with `CC = [queue]` (sender-selected distribution;
-    /// declares nothing).
-    pub fn queue_publisher(self, queue: impl Into<String>) -> Self {
-        self.setup(Setup::queue_publisher(queue))
-    }
-
-    /// Durable consumer on `events.topic.exchange` (queue
-    /// `events.topic.exchange.queue.<service>`).
-    pub fn event_consumer<T, H>(self, routing_key: impl Into<String>, handler: H) -> Self
-    where
-        T: DeserializeOwned + Send + 'static,
-        H: EventHandler<T>,
-    {
-        self.setup(Setup::event_consumer(routing_key, handler))
-    }
-
-    /// Transient consumer on `events.topic.exchange` (its own queue, gone a second after
-    /// the service).
-    pub fn transient_event_consumer<T, H>(self, routing_key: impl Into<String>, handler: H) -> Self
-    where
-        T: DeserializeOwned + Send + 'static,
-        H: EventHandler<T>,
-    {
-        self.setup(Setup::transient_event_consumer(routing_key, handler))
-    }
-
-    /// Durable consumer on `<stream>.topic.exchange`.
-    pub fn stream_consumer<T, H>(
-        self,
-        stream: impl Into<String>,
-        routing_key: impl Into<String>,
-        handler: H,
-    ) -> Self
-    where
-        T: DeserializeOwned + Send + 'static,
-        H: EventHandler<T>,
-    {
-        self.setup(Setup::stream_consumer(stream, routing_key, handler))
-    }
-
-    /// Transient consumer on `<stream>.topic.exchange`.
-    pub fn transient_stream_consumer<T, H>(
-        self,
-        stream: impl Into<String>,
-        routing_key: impl Into<String>,
-        handler: H,
-    ) -> Self
-    where
-        T: DeserializeOwned + Send + 'static,
-        H: EventHandler<T>,
-    {
-        self.setup(Setup::transient_stream_consumer(
-            stream,
-            routing_key,
-            handler,
-        ))
-    }
-
-    /// Answers requests sent to this service for `routing_key` (an exact key): the reply
-    /// goes to a typed caller's `reply_to`, or, for a Go-style caller, to this service's
-    /// response exchange with `service = <caller>`.
-    pub fn request_handler<T, R, H>(self, routing_key: impl Into<String>, handler: H) -> Self
-    where
-        T: DeserializeOwned + Send + 'static,
-        R: Serialize + Send + 'static,
-        H: RequestHandler<T, R>,
-    {
-        self.setup(Setup::request_handler(routing_key, handler))
-    }
-
-    /// Handles responses from `target_service` (queue
-    /// `<target>.headers.exchange.response.queue.<service>`, bound on `service =
-    /// <service>`), and the replies to this service's typed requests to it.
-    pub fn service_response_consumer<T, H>(
-        self,
-        target_service: impl Into<String>,
-        routing_key: impl Into<String>,
-        handler: H,
-    ) -> Self
-    where
-        T: DeserializeOwned + Send + 'static,
-        H: EventHandler<T>,
-    {
-        self.setup(Setup::service_response_consumer(
-            target_service,
-            routing_key,
-            handler,
-        ))
-    }
+    // The named shortcuts (`event_publisher`, `stream_publisher`, `service_publisher`,
+    // `queue_publisher`, `event_consumer`, `transient_event_consumer`, `stream_consumer`,
+    // `transient_stream_consumer`, `request_handler`, `service_response_consumer`), the
+    // same on every transport; what each declares on RabbitMQ is in `docs/amqp.md`.
+    messaging_core::registration_methods!(queue);
 
     // ---- terminal calls -----------------------------------------------------------------
 

@@ -197,7 +197,7 @@ async fn request(
             let e = messaging_core::Error::NoHandler {
                 routing_key: key.clone(),
             };
-            let body = respond::error_body(Some(&e));
+            let body = messaging_core::reply::error_body(Some(&e));
             (Outcome::NoHandler, Some(e), body)
         }
         Some(route) => {
@@ -211,7 +211,7 @@ async fn request(
                         Err(p) => dispatch::classify(Err(p), &key),
                         Ok(Ok(_)) => (Outcome::Handled, None),
                     };
-                    let body = respond::error_body(e.as_ref());
+                    let body = messaging_core::reply::error_body(e.as_ref());
                     (outcome, e, body)
                 }
             }

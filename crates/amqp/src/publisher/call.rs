@@ -77,19 +77,8 @@ impl<'a, R: DeserializeOwned + 'a> IntoFuture for Call<'a, R> {
     }
 }
 
-/// A reply whose body is exactly `{"error": "<text>"}` is the callee's error (what the Go,
-/// Node and our own handlers send).
-pub(crate) fn remote_error(body: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let obj = value.as_object()?;
-    match (obj.len(), obj.get("error")) {
-        (1, Some(serde_json::Value::String(text))) => Some(text.clone()),
-        _ => None,
-    }
-}
-
 fn decode_reply<R: DeserializeOwned>(service: &str, key: &str, reply: &Reply) -> Result<R> {
-    if let Some(message) = remote_error(&reply.body) {
+    if let Some(message) = messaging_core::reply::remote_error(&reply.body) {
         return Err(Error::Core(messaging_core::Error::Remote {
             service: service.to_owned(),
             message,
@@ -100,21 +89,4 @@ fn decode_reply<R: DeserializeOwned>(service: &str, key: &str, reply: &Reply) ->
         routing_key: key.to_owned(),
         source,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_exact_error_shape_is_a_remote_error() {
-        assert_eq!(
-            remote_error(br#"{"error":"nope"}"#).as_deref(),
-            Some("nope")
-        );
-        assert_eq!(remote_error(br#"{"error":"nope","x":1}"#), None);
-        assert_eq!(remote_error(br#"{"error":7}"#), None);
-        assert_eq!(remote_error(b"null"), None);
-        assert_eq!(remote_error(b"not json"), None);
-    }
 }

@@ -45,7 +45,7 @@ struct ClientSettings {
     api_prefix: Option<String>,
 }
 
-/// Configures a [`Connection`]: settings and registrations in any order, validated
+/// Configures a [`Connection`](crate::Connection): settings and registrations in any order, validated
 /// together by [`start`](Self::start) before the broker is touched.
 ///
 /// ```no_run
@@ -281,7 +281,7 @@ impl ConnectionBuilder {
         self
     }
 
-    /// How long [`Connection::close`] waits for handlers in flight (default 30 s).
+    /// How long [`Connection::close`](crate::Connection::close) waits for handlers in flight (default 30 s).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.timing.shutdown_timeout = timeout;
         self
@@ -355,7 +355,7 @@ impl ConnectionBuilder {
         self
     }
 
-    /// How often consumers are probed on the server for [`Connection::health`] and the
+    /// How often consumers are probed on the server for [`Connection::health`](crate::Connection::health) and the
     /// lag gauges refreshed (default 5 s). A consumer unconfirmed for three intervals is
     /// stale, so the connection is not ready. Must be between 10 ms and 1 h.
     pub fn health_check_interval(mut self, interval: Duration) -> Self {

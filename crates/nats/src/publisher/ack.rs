@@ -85,7 +85,7 @@ enum PendingState {
 /// same message id, so the stream stores it once.
 ///
 /// Until it is awaited or dropped it holds one of the connection's `max_ack_inflight`
-/// slots; holding them all makes the next [`Publish::send`] fail with
+/// slots; holding them all makes the next [`Publish::send`](crate::Publish::send) fail with
 /// [`PublishFailure::Backpressure`]. Await acks in a window no wider than that.
 #[must_use = "the ack tells whether the stream stored the message"]
 pub struct PendingAck {
