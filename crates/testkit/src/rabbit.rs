@@ -330,6 +330,9 @@ impl RabbitServer {
         match outcome {
             Ok(Ok(())) => {
                 self.startup_time = deadline.elapsed();
+                // The previous run's watchdog must not fire: dropping its handle closes
+                // its pipe, which is its signal to kill.
+                self.stop_watchdog();
                 self.watchdog = self.spawn_watchdog(broker.pid());
                 self.broker = Some(broker);
                 Ok(())
@@ -463,11 +466,15 @@ impl RabbitServer {
             .ok()
     }
 
-    fn stop_processes(&mut self, grace: Duration) {
+    fn stop_watchdog(&mut self) {
         if let Some(mut watchdog) = self.watchdog.take() {
             let _ = watchdog.kill();
             let _ = watchdog.wait();
         }
+    }
+
+    fn stop_processes(&mut self, grace: Duration) {
+        self.stop_watchdog();
         if let Some(mut broker) = self.broker.take() {
             let _ = if grace.is_zero() {
                 broker.kill()
