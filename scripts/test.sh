@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: unit, fixture, integration (real nats-server), doc tests, the HTML
-# diagram test in headless Chromium, and the official gomessaging TCK on NATS.
+# Runs every test: unit, fixture, integration (real nats-server and RabbitMQ), the
+# cross-transport suite, doc tests, the HTML
+# diagram test in headless Chromium, and the official gomessaging TCK on NATS and RabbitMQ.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,5 +16,5 @@ echo "==> cargo test (workspace: unit, fixtures, integration, doc tests)"
 cargo test --workspace --all-targets --no-fail-fast
 cargo test --workspace --doc --no-fail-fast
 
-echo "==> official TCK (NATS)"
+echo "==> official TCK (NATS 10/10, then AMQP 12/12 on a private RabbitMQ)"
 bash tck/run.sh
