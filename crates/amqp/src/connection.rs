@@ -276,14 +276,7 @@ impl Connection {
         shared.shutdown.cancel();
         let started = Instant::now();
         let timeout = shared.timing.shutdown_timeout;
-        shared.loops.close();
-        shared.tracker.close();
-        let finished = tokio::time::timeout(timeout, async {
-            shared.loops.wait().await;
-            shared.tracker.wait().await;
-        })
-        .await
-        .is_ok();
+        let finished = messaging_core::drain_tasks(&shared.loops, &shared.tracker, timeout).await;
         self.publishers.close().await;
         if let Some(r) = shared.responder.get() {
             r.close().await;

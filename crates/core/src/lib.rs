@@ -27,6 +27,7 @@ mod registrations;
 pub mod reply;
 mod settle;
 mod setup;
+mod shutdown;
 mod target;
 
 pub use api::{EventPublisher, Requester, TransportError};
@@ -36,6 +37,7 @@ pub use options::{ConsumerOptions, DeadLetter, StartAt};
 pub use plan::{ConsumerGroup, Plan, RequestRoute, ResponseRoute, Route, Rules, plan};
 pub use settle::{Outcome, Settlement, decide, decide_with_limit, exhausted};
 pub use setup::{Setup, SetupKind, TargetSpec};
+pub use shutdown::drain_tasks;
 pub use target::PublishTarget;
 
 pub use messaging_spec;

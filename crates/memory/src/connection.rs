@@ -329,15 +329,8 @@ impl Connection {
         shared.closed.store(true, Ordering::Release);
         shared.shutdown.cancel();
         shared.unsubscribe();
-        shared.loops.close();
-        shared.tracker.close();
         let timeout = shared.timing.shutdown_timeout;
-        let finished = tokio::time::timeout(timeout, async {
-            shared.loops.wait().await;
-            shared.tracker.wait().await;
-        })
-        .await
-        .is_ok();
+        let finished = messaging_core::drain_tasks(&shared.loops, &shared.tracker, timeout).await;
         if !finished {
             shared.abandoned.store(true, Ordering::Release);
         }

@@ -195,14 +195,7 @@ impl Connection {
         let timeout = shared.timing.shutdown_timeout;
         // Loops first: they stop fetching, hand back buffered messages and may still start
         // handlers for requests already received; then wait for every handler.
-        shared.loops.close();
-        shared.tracker.close();
-        let finished = tokio::time::timeout(timeout, async {
-            shared.loops.wait().await;
-            shared.tracker.wait().await;
-        })
-        .await
-        .is_ok();
+        let finished = messaging_core::drain_tasks(&shared.loops, &shared.tracker, timeout).await;
         self.delete_ephemerals().await;
         // Acks are fire-and-forget publishes; a drain may close the socket before they are
         // written, and the server would redeliver messages already handled. Bounded: while
