@@ -305,7 +305,7 @@ pub async fn request_reply<H: Harness>(h: &H) {
                 .await
         }
     });
-    let replies = futures_join(many).await;
+    let replies = futures::future::join_all(many).await;
     for (i, r) in replies.into_iter().enumerate() {
         let want = u64::try_from(i).unwrap_or_default() + 1;
         match r {
@@ -320,40 +320,6 @@ pub async fn request_reply<H: Harness>(h: &H) {
     }
     close(h, caller).await;
     close(h, billing).await;
-}
-
-/// Runs futures concurrently on this task and keeps their order.
-async fn futures_join<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
-where
-    F::Output: Send,
-{
-    let mut set = Vec::new();
-    for f in futs {
-        set.push(Box::pin(f));
-    }
-    let mut out = Vec::with_capacity(set.len());
-    // Poll all at once: each request is in flight before any reply is awaited.
-    let results = std::future::poll_fn(|cx| {
-        let mut done = true;
-        for (i, f) in set.iter_mut().enumerate() {
-            if out.len() <= i {
-                out.push(None);
-            }
-            if out[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => out[i] = Some(v),
-                    std::task::Poll::Pending => done = false,
-                }
-            }
-        }
-        if done {
-            std::task::Poll::Ready(std::mem::take(&mut out))
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    results.into_iter().flatten().collect()
 }
 
 /// A handler's error reaches the caller as a remote error with the handler's text.
