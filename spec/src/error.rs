@@ -70,6 +70,14 @@ pub enum Error {
     /// A payload was not the JSON the handler expects. Always permanent.
     #[error("failed to parse JSON payload: {0}")]
     ParseJson(#[source] Arc<serde_json::Error>),
+    /// A topology (or a payload schema) cannot be described in AsyncAPI.
+    #[error("AsyncAPI export: {subject}: {reason}")]
+    AsyncApiExport {
+        /// What is at fault, e.g. `service "orders", endpoint 2` or `schema "Order"`.
+        subject: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// A topology failed validation.
     #[error(transparent)]
     Validation(#[from] ValidationErrors),

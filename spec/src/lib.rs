@@ -2,11 +2,12 @@
 //!
 //! The gomessaging specification in Rust: the types every transport shares, with the exact
 //! JSON shapes of the Go and TypeScript implementations; the naming rules; CloudEvents
-//! header handling; routing-key matching; topology validation; Mermaid diagrams; handler
-//! contracts; and the TCK protocol types.
+//! header handling; routing-key matching; topology validation; Mermaid diagrams; AsyncAPI
+//! 3.0 documents; handler contracts; and the TCK protocol types.
 //!
 //! This crate is pure: no I/O, no async runtime. Transports (`messaging-nats`) build on it.
 
+mod asyncapi;
 mod cloudevents;
 mod error;
 mod handler;
@@ -21,6 +22,7 @@ pub mod tck;
 mod topology;
 mod validate;
 
+pub use asyncapi::{ASYNCAPI_VERSION, AsyncApi, DEFAULT_API_VERSION, asyncapi};
 pub use cloudevents::{
     AMQP_CE_PREFIX, ATTR_CORRELATIONID, ATTR_DATACONTENTTYPE, ATTR_DATASCHEMA, ATTR_ID,
     ATTR_SOURCE, ATTR_SPECVERSION, ATTR_SUBJECT, ATTR_TIME, ATTR_TYPE, CE_CORRELATIONID,

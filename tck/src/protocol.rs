@@ -448,7 +448,10 @@ mod tests {
             r#"{"id":2,"method":"start_service","params":{"serviceName":"orders-1a2b3c4d","intents":[{"pattern":"event-stream","direction":"publish"}]}}"#,
         )
         .await;
-        assert!(matches!(e, Error::Nats(messaging_nats::Error::Connect(_))));
+        assert!(matches!(
+            e,
+            Error::Nats(messaging_nats::Error::ConnectFailed { .. })
+        ));
         assert!(a.services.is_empty());
     }
 

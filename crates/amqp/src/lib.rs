@@ -87,7 +87,9 @@ pub use builder::ConnectionBuilder;
 pub use connection::Connection;
 pub use error::{BoxError, Error, PublishFailure, RequestFailure, Result};
 pub use health::Health;
-pub use messaging_core::{ConsumerOptions, DeadLetter, PublishTarget, Setup, StartAt};
+pub use messaging_core::{
+    ConsumerOptions, DeadLetter, DeadLetterReason, PublishTarget, Setup, StartAt,
+};
 #[cfg(feature = "metrics")]
 pub use metrics::{
     Metrics, MetricsBuilder, PROCESSED_BUCKETS_MS, PUBLISH_BUCKETS_MS, UNKNOWN_ROUTING_KEY,

@@ -159,6 +159,7 @@ struct Collectors {
     publish_succeed: IntCounterVec,
     publish_failed: IntCounterVec,
     publish_duration: HistogramVec,
+    dead_lettered: IntCounterVec,
     mapper: Option<Arc<Mapper>>,
 }
 
@@ -231,11 +232,16 @@ impl Collectors {
                 &["exchange", "routing_key", "result"],
                 &PUBLISH_BUCKETS_MS,
             )?,
+            dead_lettered: counter(
+                "amqp_events_dead_lettered",
+                "Count of AMQP events rejected to the queue's dead-letter exchange, by reason",
+                &["queue", "routing_key", "reason"],
+            )?,
             mapper,
         })
     }
 
-    fn all(&self) -> [&dyn CloneCollector; 9] {
+    fn all(&self) -> [&dyn CloneCollector; 10] {
         [
             &self.received,
             &self.ack,
@@ -246,6 +252,7 @@ impl Collectors {
             &self.publish_succeed,
             &self.publish_failed,
             &self.publish_duration,
+            &self.dead_lettered,
         ]
     }
 
@@ -330,6 +337,17 @@ impl ConsumerRecorder {
             }
             Outcome::NoHandler => c.without_handler.with_label_values(&labels).inc(),
             Outcome::Undecodable => c.not_parsable.with_label_values(&labels).inc(),
+        }
+    }
+}
+
+impl ConsumerRecorder {
+    /// Rejected to the dead-letter exchange.
+    pub(crate) fn dead_lettered(&self, reason: messaging_core::DeadLetterReason) {
+        if let Some((c, l)) = &self.0 {
+            c.dead_lettered
+                .with_label_values(&[l[0].as_str(), l[1].as_str(), reason.as_str()])
+                .inc();
         }
     }
 }

@@ -24,6 +24,8 @@ impl ConsumerRecorder {
     pub(crate) fn received(&self) {}
 
     pub(crate) fn settled(&self, _outcome: Outcome, _elapsed: Duration) {}
+
+    pub(crate) fn dead_lettered(&self, _reason: messaging_core::DeadLetterReason) {}
 }
 
 pub(crate) struct PublishRecorder;

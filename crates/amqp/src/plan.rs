@@ -162,7 +162,7 @@ fn merge_shared<'a>(
                 Some(held) if held != d => return Err(conflict("dead_letter")),
                 Some(_) => {}
                 None => {
-                    merged = merged.dead_letter(d.exchange.clone());
+                    merged = merged.dead_letter(d.destination.clone());
                     if let Some(k) = &d.routing_key {
                         merged = merged.dead_letter_routing_key(k.clone());
                     }
@@ -187,7 +187,7 @@ fn queue_spec(name: String, transient: bool, options: &ConsumerOptions) -> Queue
     let mut q = QueueSpec::new(name, transient);
     q.single_active_consumer = options.get_single_active_consumer().unwrap_or(true);
     if let Some(d) = options.get_dead_letter() {
-        q.dead_letter_exchange = Some(d.exchange.clone());
+        q.dead_letter_exchange = Some(d.destination.clone());
         q.dead_letter_routing_key = d.routing_key.clone();
     }
     q

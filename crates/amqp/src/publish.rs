@@ -206,6 +206,7 @@ impl PublishChannel {
             confirm,
             channel,
             timeout: self.timeout,
+            sent_at: tokio::time::Instant::now(),
             _slot: permit,
         })
     }
@@ -227,6 +228,9 @@ pub(crate) struct PendingConfirm {
     confirm: PublisherConfirm,
     channel: Channel,
     timeout: Duration,
+    /// The timeout runs from the send, not from the await: the confirms of a window
+    /// lost with the broker time out together instead of one after another.
+    sent_at: tokio::time::Instant,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -239,9 +243,14 @@ impl std::fmt::Debug for PendingConfirm {
 }
 
 impl PendingConfirm {
-    /// Waits for the broker's confirm, at most the publish timeout.
+    /// When it was sent.
+    pub(crate) fn sent_at(&self) -> tokio::time::Instant {
+        self.sent_at
+    }
+
+    /// Waits for the broker's confirm, until the publish timeout after the send.
     pub(crate) async fn wait(self) -> Result<Confirmed, Failure> {
-        let outcome = tokio::time::timeout(self.timeout, self.confirm).await;
+        let outcome = tokio::time::timeout_at(self.sent_at + self.timeout, self.confirm).await;
         match outcome {
             Err(_) => Err(Failure::new(
                 PublishFailure::TimedOut,

@@ -45,6 +45,34 @@ pub(crate) enum CliError {
         #[source]
         source: io::Error,
     },
+    /// The topologies could not be exported as AsyncAPI.
+    #[error("exporting AsyncAPI: {source}")]
+    Export {
+        /// Why.
+        #[source]
+        source: messaging_spec::Error,
+    },
+    /// The `--schemas` file was JSON but not an object.
+    #[error("{}: must be a JSON object mapping message types or routing keys to JSON Schemas", .path.display())]
+    Schemas {
+        /// The schemas file.
+        path: PathBuf,
+    },
+    /// Two documents would be written to the same file.
+    #[error("two documents would be written to {file}: each service may appear once")]
+    DuplicateOutput {
+        /// The file name inside the output directory.
+        file: String,
+    },
+    /// An output file or directory could not be written.
+    #[error("writing {}: {source}", .path.display())]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: io::Error,
+    },
     /// The HTML page could not be written.
     #[error("writing {}: {source}", .path.display())]
     WriteHtml {

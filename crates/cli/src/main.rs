@@ -1,10 +1,11 @@
-//! `messaging`: validate, cross-validate and visualize gomessaging topology files.
+//! `messaging`: validate, cross-validate, visualize and export (AsyncAPI 3.0) gomessaging
+//! topology files.
 //!
 //! Mirrors Go's `specverify`, except that flags may come anywhere, usage errors exit with 2,
 //! and error lines name the file they come from.
 //!
-//! `--rules` picks the validation rules for `validate`, `cross-validate`, `visualize` and
-//! `check-fixtures`:
+//! `--rules` picks the validation rules for `validate`, `cross-validate`, `visualize`,
+//! `asyncapi` and `check-fixtures`:
 //! - `spec` (default): the Go reference byte for byte, which is what the spec fixtures
 //!   expect. It requires a routing key on every publish endpoint, so it rejects the
 //!   topologies real services export.
@@ -33,13 +34,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::cmd::asyncapi::Options as AsyncApiOptions;
 use crate::cmd::visualize::HtmlPage;
 use crate::output::Format;
 use crate::rules::Rules;
 
-/// Validate and visualize gomessaging topologies.
+/// Validate, visualize and export gomessaging topologies; tail, publish, request and
+/// replay dead letters on a live NATS server.
 ///
-/// Exit status: 0 valid, 1 invalid or unreadable input, 2 usage error.
+/// Exit status: 0 valid (or done), 1 invalid or unreadable input, or a broker error, 2 usage
+/// error.
 #[derive(Debug, Parser)]
 #[command(
     name = "messaging",
@@ -89,12 +93,117 @@ enum Command {
         #[arg(long, value_name = "URL", requires = "html", default_value = html::DEFAULT_MERMAID_SRC)]
         mermaid_src: String,
     },
+    /// Print the AsyncAPI 3.0 document of the topologies (validated together first): one
+    /// service's for one file, the fleet's for several.
+    Asyncapi {
+        /// Topology JSON files (`-` for stdin).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write `<service>.asyncapi.json` for each topology (and `fleet.asyncapi.json` for
+        /// several) into DIR instead of printing.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// A JSON object mapping message types (or routing keys) to payload JSON Schemas;
+        /// other messages get an open schema.
+        #[arg(long, value_name = "FILE")]
+        schemas: Option<PathBuf>,
+        /// `info.title` of the printed or fleet document.
+        #[arg(long)]
+        title: Option<String>,
+        /// `info.version` of the documents.
+        #[arg(long, value_name = "VERSION")]
+        api_version: Option<String>,
+        /// Export even when the topologies do not validate.
+        #[arg(long)]
+        no_validate: bool,
+    },
+    /// Print live events as they are published (a transient consumer; nothing is left on
+    /// the server).
+    Tail {
+        #[command(flatten)]
+        server: cmd::live::Server,
+        /// Routing-key pattern (`*` one token, `#` or `>` the rest).
+        #[arg(default_value = "#")]
+        pattern: String,
+        /// The stream.
+        #[arg(long, default_value = "events")]
+        stream: String,
+        /// Start with the events the stream holds, not only new ones.
+        #[arg(long)]
+        from_start: bool,
+        /// Stop after this many events (default: on Ctrl-C).
+        #[arg(long)]
+        count: Option<usize>,
+        /// Stop after this many seconds without an event.
+        #[arg(long, value_name = "SECONDS")]
+        idle: Option<u64>,
+    },
+    /// Publish one event (JSON body) and wait for the stream's ack.
+    Publish {
+        #[command(flatten)]
+        server: cmd::live::Server,
+        /// The routing key.
+        key: String,
+        /// The JSON body.
+        body: String,
+        /// A custom stream instead of `events`.
+        #[arg(long)]
+        stream: Option<String>,
+        /// The CloudEvents id (default: a new UUID).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Call a service's request handler and print its reply.
+    Request {
+        #[command(flatten)]
+        server: cmd::live::Server,
+        /// The service that handles the request.
+        target: String,
+        /// The routing key.
+        key: String,
+        /// The JSON body.
+        body: String,
+    },
+    /// Dead letters: list, show or replay what consumers gave up on.
+    Dlq {
+        #[command(flatten)]
+        server: cmd::live::Server,
+        /// The dead-letter stream.
+        #[arg(long, default_value = messaging_nats::DEFAULT_DEAD_LETTER_STREAM)]
+        stream: String,
+        #[command(subcommand)]
+        action: DlqAction,
+    },
     /// Check every `*.json` file in a directory (not recursive): topologies must validate,
     /// other files must be valid JSON.
     CheckFixtures {
         /// The directory.
         #[arg(default_value = ".")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqAction {
+    /// One line per dead letter, oldest first.
+    List {
+        /// The first sequence to look at.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Everything about one dead letter: why, from where, its headers and body.
+    Show {
+        /// Its sequence in the dead-letter stream.
+        sequence: u64,
+    },
+    /// Publish dead letters back to the subjects they came from, then delete them.
+    Replay {
+        /// Their sequences in the dead-letter stream.
+        #[arg(required = true)]
+        sequences: Vec<u64>,
     },
 }
 
@@ -112,7 +221,63 @@ fn main() -> ExitCode {
             let page = html.map(|path| HtmlPage { path, mermaid_src });
             cmd::visualize::run(files, (!no_validate).then_some(cli.rules), page.as_ref())
         }
+        Command::Asyncapi {
+            files,
+            out,
+            schemas,
+            title,
+            api_version,
+            no_validate,
+        } => {
+            let options = AsyncApiOptions {
+                out,
+                schemas,
+                title,
+                api_version,
+            };
+            let rules = (!no_validate).then_some(cli.rules);
+            cmd::asyncapi::run(files, rules, &options, cli.verbose)
+        }
         Command::CheckFixtures { dir } => cmd::check_fixtures::run(&dir, cli.rules, cli.verbose),
+        Command::Tail {
+            server,
+            pattern,
+            stream,
+            from_start,
+            count,
+            idle,
+        } => {
+            let tail = cmd::live::tail::Tail {
+                stream,
+                pattern,
+                from_start,
+                count,
+                idle: idle.map(std::time::Duration::from_secs),
+            };
+            cmd::live::tail::run(&server, &tail, cli.format)
+        }
+        Command::Publish {
+            server,
+            key,
+            body,
+            stream,
+            id,
+        } => cmd::live::publish::publish(&server, stream.as_deref(), &key, &body, id.as_deref()),
+        Command::Request {
+            server,
+            target,
+            key,
+            body,
+        } => cmd::live::publish::request(&server, &target, &key, &body),
+        Command::Dlq {
+            server,
+            stream,
+            action,
+        } => match action {
+            DlqAction::List { from, limit } => cmd::live::dlq::list(&server, &stream, from, limit),
+            DlqAction::Show { sequence } => cmd::live::dlq::show(&server, &stream, sequence),
+            DlqAction::Replay { sequences } => cmd::live::dlq::replay(&server, &stream, &sequences),
+        },
     };
     let mut stdout = std::io::stdout().lock();
     match outcome

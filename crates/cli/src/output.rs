@@ -28,6 +28,15 @@ pub(crate) enum Outcome {
     },
     /// A Mermaid diagram to print.
     Diagram(String),
+    /// A JSON document (AsyncAPI) to print.
+    Document(serde_json::Value),
+    /// What a live command did: `text` for people, `json` for `--format json`.
+    Report {
+        /// The text form.
+        text: String,
+        /// The JSON form (an object with `"ok": true`).
+        json: serde_json::Value,
+    },
     /// Something was invalid or unreadable: one entry per error line.
     Invalid(Vec<String>),
 }
@@ -50,7 +59,9 @@ impl Outcome {
     /// 0 when valid, 1 otherwise (usage errors never get here: clap exits with 2).
     pub(crate) fn exit_code(&self) -> ExitCode {
         match self {
-            Self::Valid { .. } | Self::Diagram(_) => ExitCode::SUCCESS,
+            Self::Valid { .. } | Self::Diagram(_) | Self::Document(_) | Self::Report { .. } => {
+                ExitCode::SUCCESS
+            }
             Self::Invalid(_) => ExitCode::FAILURE,
         }
     }
@@ -78,6 +89,10 @@ impl Outcome {
                         },
                     ),
                     Self::Diagram(diagram) => write_json(out, &DiagramReport { ok: true, diagram }),
+                    Self::Document(document) => {
+                        write_json(out, &DocumentReport { ok: true, document })
+                    }
+                    Self::Report { json, .. } => write_json(out, json),
                 }?;
                 // Go's JSON encoder ends its output with a newline.
                 writeln!(out)
@@ -92,6 +107,11 @@ impl Outcome {
                 details: Some(details),
             } => writeln!(out, "OK: {details}"),
             Self::Diagram(diagram) => out.write_all(diagram.as_bytes()),
+            Self::Document(document) => {
+                write_json(out, document)?;
+                writeln!(out)
+            }
+            Self::Report { text, .. } => writeln!(out, "{text}"),
             Self::Invalid(errors) => errors.iter().try_for_each(|e| writeln!(out, "ERROR: {e}")),
         }
     }
@@ -128,6 +148,12 @@ struct Report<'a> {
 struct DiagramReport<'a> {
     ok: bool,
     diagram: &'a str,
+}
+
+#[derive(Serialize)]
+struct DocumentReport<'a> {
+    ok: bool,
+    document: &'a serde_json::Value,
 }
 
 fn write_json(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {

@@ -73,6 +73,20 @@ pub enum Error {
         /// The last failure, as text.
         last_error: String,
     },
+    /// A message was given up on and published to the dead-letter destination; `source`
+    /// is why.
+    #[error("dead-lettered {routing_key} to {subject} ({reason}): {source}")]
+    DeadLettered {
+        /// The routing key it was consumed with.
+        routing_key: String,
+        /// Where it went.
+        subject: String,
+        /// Why.
+        reason: crate::DeadLetterReason,
+        /// The failure that made the library give up.
+        #[source]
+        source: Box<Error>,
+    },
     /// The remote handler answered with `{"error": …}`.
     #[error("{service} returned an error: {message}")]
     Remote {

@@ -17,6 +17,8 @@
 //! live in `messaging-spec`.
 
 mod api;
+mod dead_letter;
+mod dedup;
 pub mod dispatch;
 pub mod erased;
 mod error;
@@ -31,6 +33,12 @@ mod shutdown;
 mod target;
 
 pub use api::{EventPublisher, Requester, TransportError};
+pub use dead_letter::{
+    DEAD_LETTER_HEADER_PREFIX, DEFAULT_DEAD_LETTER_STREAM, DL_CONSUMER, DL_DELIVERIES, DL_ERROR,
+    DL_REASON, DL_SEQUENCE, DL_SERVICE, DL_STREAM, DL_SUBJECT, DL_TIME, DeadLetterReason,
+    DeadLetterRecord, DeadLetterTarget, is_dead_letter_header,
+};
+pub use dedup::{Check, DedupFilter, Deduplicate, MAX_REMEMBERED};
 pub use error::{BoxError, Error, Result};
 pub use observe::{DropHook, Observer};
 pub use options::{ConsumerOptions, DeadLetter, StartAt};

@@ -28,18 +28,44 @@ pub struct ConsumerOptions {
     pub(crate) start_at: Option<StartAt>,
     pub(crate) dead_letter: Option<DeadLetter>,
     pub(crate) single_active_consumer: Option<bool>,
+    pub(crate) deduplicate: Option<crate::Deduplicate>,
 }
 
-/// Where a consumer sends messages it gives up on (AMQP: the queue's
-/// `x-dead-letter-exchange` and `x-dead-letter-routing-key` arguments, as the reference's
-/// `WithDeadLetter` / `WithDeadLetterRoutingKey`).
+/// Where a consumer sends messages it gives up on: those that failed on their last
+/// allowed delivery, were rejected, or could not be decoded.
+///
+/// - AMQP: the queue's `x-dead-letter-exchange` and `x-dead-letter-routing-key`
+///   arguments, as the reference's `WithDeadLetter` / `WithDeadLetterRoutingKey`; the
+///   broker moves the message, and the caller declares the exchange.
+/// - NATS and in-memory: a stream (subjects `<destination>.>`) the service ensures; the
+///   message is published there with `x-dead-letter-*` headers saying why, then
+///   terminated. The usual name is [`DEFAULT_DEAD_LETTER_STREAM`](crate::DEFAULT_DEAD_LETTER_STREAM).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeadLetter {
-    /// The dead-letter exchange (declared by the caller, as in the reference).
-    pub exchange: String,
+    /// The dead-letter exchange (AMQP) or stream (NATS, in-memory).
+    pub destination: String,
     /// The routing key dead-lettered messages get, when set.
     pub routing_key: Option<String>,
+}
+
+impl DeadLetter {
+    /// Dead letters go to `destination`.
+    #[must_use]
+    pub fn new(destination: impl Into<String>) -> Self {
+        Self {
+            destination: destination.into(),
+            routing_key: None,
+        }
+    }
+
+    /// With this routing key (AMQP: `x-dead-letter-routing-key`; NATS: the subject
+    /// becomes `<stream>.<key>` instead of `<stream>.<original subject>`).
+    #[must_use]
+    pub fn with_routing_key(mut self, key: impl Into<String>) -> Self {
+        self.routing_key = Some(key.into());
+        self
+    }
 }
 
 /// Where a newly created consumer starts reading its stream.
@@ -117,33 +143,66 @@ impl ConsumerOptions {
         self
     }
 
-    /// Dead-letter messages this consumer gives up on to `exchange` (AMQP only: becomes
-    /// the queue argument `x-dead-letter-exchange`). Every instance of the service, in any
-    /// language, must declare the queue with the same arguments.
+    /// Dead-letter messages this consumer gives up on to `destination` (see
+    /// [`DeadLetter`]): on AMQP an exchange (the queue argument `x-dead-letter-exchange`;
+    /// every instance of the service, in any language, must declare the queue with the
+    /// same arguments), on NATS and in memory a stream the service ensures, such as
+    /// [`DEFAULT_DEAD_LETTER_STREAM`](crate::DEFAULT_DEAD_LETTER_STREAM).
     #[must_use]
-    pub fn dead_letter(mut self, exchange: impl Into<String>) -> Self {
+    pub fn dead_letter(mut self, destination: impl Into<String>) -> Self {
         let routing_key = self.dead_letter.take().and_then(|d| d.routing_key);
         self.dead_letter = Some(DeadLetter {
-            exchange: exchange.into(),
+            destination: destination.into(),
             routing_key,
         });
         self
     }
 
-    /// The routing key of dead-lettered messages (AMQP only, with
-    /// [`dead_letter`](Self::dead_letter): `x-dead-letter-routing-key`).
+    /// The routing key of dead-lettered messages, with [`dead_letter`](Self::dead_letter)
+    /// (see [`DeadLetter::with_routing_key`]).
     #[must_use]
     pub fn dead_letter_routing_key(mut self, key: impl Into<String>) -> Self {
-        let exchange = self
+        let destination = self
             .dead_letter
             .take()
-            .map(|d| d.exchange)
+            .map(|d| d.destination)
             .unwrap_or_default();
         self.dead_letter = Some(DeadLetter {
-            exchange,
+            destination,
             routing_key: Some(key.into()),
         });
         self
+    }
+
+    /// Opt-in duplicate filter: a message whose `ce-id` this consumer handled within
+    /// `window` is acked without calling the handler again. In this process only; see
+    /// [`deduplicate_shared`](Self::deduplicate_shared) for several instances.
+    #[must_use]
+    pub fn deduplicate(mut self, window: Duration) -> Self {
+        self.deduplicate = Some(crate::Deduplicate {
+            window,
+            shared: false,
+        });
+        self
+    }
+
+    /// As [`deduplicate`](Self::deduplicate), with the ids shared between every instance
+    /// of the service through the transport's store (NATS: a JetStream key-value bucket
+    /// `messaging-dedup-<service>` the service ensures, whose entries expire after
+    /// `window`).
+    #[must_use]
+    pub fn deduplicate_shared(mut self, window: Duration) -> Self {
+        self.deduplicate = Some(crate::Deduplicate {
+            window,
+            shared: true,
+        });
+        self
+    }
+
+    /// The configured duplicate filter.
+    #[must_use]
+    pub fn get_deduplicate(&self) -> Option<crate::Deduplicate> {
+        self.deduplicate
     }
 
     /// AMQP only: `false` declares the queue with `x-single-active-consumer: false` (the
@@ -219,6 +278,7 @@ impl ConsumerOptions {
                 .clone()
                 .or_else(|| self.dead_letter.clone()),
             single_active_consumer: over.single_active_consumer.or(self.single_active_consumer),
+            deduplicate: over.deduplicate.or(self.deduplicate),
         }
     }
 
@@ -264,8 +324,11 @@ impl ConsumerOptions {
                 ));
             }
         }
+        if self.deduplicate.is_some_and(|d| d.window.is_zero()) {
+            return Err("deduplicate window must be greater than zero".to_owned());
+        }
         if let Some(d) = &self.dead_letter
-            && d.exchange.is_empty()
+            && d.destination.is_empty()
         {
             return Err("dead letter exchange must not be empty".to_owned());
         }

@@ -29,8 +29,15 @@ pub struct Rules {
     pub queue_publish: bool,
     /// Start positions other than [`StartAt::All`] can be honoured.
     pub start_positions: bool,
-    /// Queue arguments (dead letter, single active consumer) exist.
+    /// Queue arguments (single active consumer) exist.
     pub queue_arguments: bool,
+    /// Messages given up on can be dead-lettered.
+    pub dead_letter: bool,
+    /// Consumers can filter duplicates by `ce-id` (in process, and shared when
+    /// `shared_dedup`).
+    pub dedup: bool,
+    /// The transport has a shared store for duplicate filters.
+    pub shared_dedup: bool,
     /// Request keys may be wildcards (NATS subjects can; AMQP direct exchanges cannot).
     pub wildcard_requests: bool,
 }
@@ -45,6 +52,9 @@ impl Rules {
             queue_publish: false,
             start_positions: true,
             queue_arguments: false,
+            dead_letter: true,
+            dedup: true,
+            shared_dedup: true,
             wildcard_requests: true,
         }
     }
@@ -58,6 +68,9 @@ impl Rules {
             queue_publish: true,
             start_positions: false,
             queue_arguments: true,
+            dead_letter: true,
+            dedup: false,
+            shared_dedup: false,
             wildcard_requests: false,
         }
     }
@@ -229,6 +242,11 @@ fn merge_explicit(
         opts.dead_letter.as_ref(),
     )?;
     merge(
+        "deduplicate",
+        &mut group.explicit.deduplicate,
+        opts.deduplicate.as_ref(),
+    )?;
+    merge(
         "single_active_consumer",
         &mut group.explicit.single_active_consumer,
         opts.single_active_consumer.as_ref(),
@@ -257,13 +275,21 @@ fn unsupported(rules: &Rules, opts: &ConsumerOptions) -> Option<String> {
             opts.start_at.unwrap_or_default()
         ));
     }
-    if !rules.queue_arguments {
-        if opts.dead_letter.is_some() {
-            return Some(format!("dead_letter is not available on {name}"));
-        }
-        if opts.single_active_consumer.is_some() {
-            return Some(format!("single_active_consumer is not available on {name}"));
-        }
+    if !rules.dead_letter && opts.dead_letter.is_some() {
+        return Some(format!("dead_letter is not available on {name}"));
+    }
+    if let Some(d) = opts.deduplicate
+        && (!rules.dedup || (d.shared && !rules.shared_dedup))
+    {
+        let what = if d.shared {
+            "deduplicate_shared"
+        } else {
+            "deduplicate"
+        };
+        return Some(format!("{what} is not available on {name} yet"));
+    }
+    if !rules.queue_arguments && opts.single_active_consumer.is_some() {
+        return Some(format!("single_active_consumer is not available on {name}"));
     }
     None
 }

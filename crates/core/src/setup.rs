@@ -276,6 +276,29 @@ impl Setup {
         self
     }
 
+    /// Filter duplicates by `ce-id` within `window` (see
+    /// [`ConsumerOptions::deduplicate`]).
+    #[must_use]
+    pub fn deduplicate(mut self, window: Duration) -> Self {
+        self.options = self.options.deduplicate(window);
+        self
+    }
+
+    /// Filter duplicates by `ce-id` within `window`, shared between instances (see
+    /// [`ConsumerOptions::deduplicate_shared`]).
+    #[must_use]
+    pub fn deduplicate_shared(mut self, window: Duration) -> Self {
+        self.options = self.options.deduplicate_shared(window);
+        self
+    }
+
+    /// Dead-letter what this consumer gives up on (see [`ConsumerOptions::dead_letter`]).
+    #[must_use]
+    pub fn dead_letter(mut self, destination: impl Into<String>) -> Self {
+        self.options = self.options.dead_letter(destination);
+        self
+    }
+
     /// What this registers.
     #[must_use]
     pub fn kind(&self) -> &SetupKind {

@@ -131,7 +131,7 @@ fn queue_arguments_exist_only_on_amqp() {
     let p = plan(&Rules::amqp(), "svc", &setups, &ConsumerOptions::default()).unwrap();
     let dl = p.groups[0].options.get_dead_letter().unwrap();
     assert_eq!(
-        (dl.exchange.as_str(), dl.routing_key.as_deref()),
+        (dl.destination.as_str(), dl.routing_key.as_deref()),
         ("dlx", Some("dead"))
     );
     assert_eq!(
@@ -139,7 +139,23 @@ fn queue_arguments_exist_only_on_amqp() {
         Some(false)
     );
     let e = plan(&Rules::nats(), "svc", &setups, &ConsumerOptions::default()).unwrap_err();
-    assert!(reason(&e).1.contains("not available on NATS"));
+    assert!(
+        reason(&e)
+            .1
+            .contains("single_active_consumer is not available on NATS")
+    );
+    // Dead-lettering alone works on NATS too (to a stream the transport ensures).
+    let dead_letter_only =
+        vec![Setup::event_consumer("A.b", noop).options(ConsumerOptions::new().dead_letter("dlq"))];
+    assert!(
+        plan(
+            &Rules::nats(),
+            "svc",
+            &dead_letter_only,
+            &ConsumerOptions::default()
+        )
+        .is_ok()
+    );
     let empty =
         vec![Setup::event_consumer("A.b", noop).options(ConsumerOptions::new().dead_letter(""))];
     assert!(plan(&Rules::amqp(), "svc", &empty, &ConsumerOptions::default()).is_err());

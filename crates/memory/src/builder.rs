@@ -16,12 +16,15 @@ pub(crate) const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(30);
 
 /// What the memory transport can do: everything NATS can (shared transient consumers,
 /// start positions, wildcard request keys, topology on `Transport::Nats`), plus AMQP's
-/// sender-selected queue publish. Queue arguments (dead letter, single active consumer)
-/// are refused, as on NATS.
+/// sender-selected queue publish, and dead-lettering to a stream as on NATS. Queue
+/// arguments (single active consumer) are refused, as on NATS.
 #[must_use]
 pub fn memory_rules() -> Rules {
     let mut rules = Rules::nats();
     rules.queue_publish = true;
+    // Not emulated yet.
+    rules.dedup = false;
+    rules.shared_dedup = false;
     rules
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use messaging_core::erased::ErasedRequest;
-use messaging_core::{Observer, Plan, PublishTarget, ResponseRoute, Route};
+use messaging_core::{DeadLetterTarget, Observer, Plan, PublishTarget, ResponseRoute, Route};
 use messaging_spec::naming::nats_durable_name;
 use messaging_spec::{ConsumerSuffix, ServiceName, StreamName, Topology};
 use tokio_util::sync::CancellationToken;
@@ -113,16 +113,36 @@ pub(crate) fn bring_up(
         .span
         .clone()
         .unwrap_or_else(|| tracing::info_span!("messaging", service = service.as_str()));
+    // Checked before the broker changes, as every other registration error.
+    let dead_letters = plan
+        .groups
+        .iter()
+        .map(|g| {
+            g.options
+                .get_dead_letter()
+                .map(|d| DeadLetterTarget::for_streams(d, &service, plan.streams.values()))
+                .transpose()
+                .map_err(|reason| {
+                    Error::Core(messaging_core::Error::InvalidConfig(format!(
+                        "consumer on stream {}: {reason}",
+                        g.stream.as_str()
+                    )))
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
     broker.change(|st| {
         for stream in plan.streams.values() {
             st.ensure_stream(stream.as_str());
+        }
+        for target in dead_letters.iter().flatten() {
+            st.ensure_stream(target.stream.as_str());
         }
     });
     let ack_wait = builder.timing.ack_wait();
     let transient_label = format!("{}-transient", service.as_str());
     let mut attached: Vec<(String, String)> = Vec::new();
     let mut runtimes = Vec::new();
-    for group in plan.groups {
+    for (group, dead_letter) in plan.groups.into_iter().zip(dead_letters) {
         let durable = (!group.transient).then(|| {
             nats_durable_name(
                 service.as_str(),
@@ -162,7 +182,7 @@ pub(crate) fn bring_up(
         tracing::info!(parent: &span, consumer = %name, stream = stream.as_str(), "started consumer");
         attached.push((stream.as_str().to_owned(), name.clone()));
         let label = durable.unwrap_or_else(|| transient_label.clone());
-        runtimes.push((group, stream, name, label, notify));
+        runtimes.push((group, stream, name, label, notify, dead_letter));
     }
     let mut responders = Vec::new();
     let mut request_loops = Vec::new();
@@ -194,8 +214,9 @@ pub(crate) fn bring_up(
         unsubscribed: AtomicBool::new(false),
         detached: AtomicBool::new(false),
     });
-    for (group, stream, name, label, notify) in runtimes {
-        let rt = GroupRuntime::new(Arc::clone(&shared), group, stream, name, label, notify);
+    for (group, stream, name, label, notify, dead_letter) in runtimes {
+        let rt = GroupRuntime::new(Arc::clone(&shared), group, stream, name, label, notify)
+            .dead_letter(dead_letter);
         shared
             .loops
             .spawn(Arc::new(rt).run().instrument(span.clone()));

@@ -7,7 +7,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use messaging_core::erased::ErasedEvent;
-use messaging_core::{ConsumerGroup, Outcome, Route, Settlement, dispatch};
+use messaging_core::{
+    ConsumerGroup, DeadLetterReason, DeadLetterRecord, DeadLetterTarget, Outcome, Route,
+    Settlement, dispatch,
+};
 use messaging_spec::{DeliveryInfo, RoutingTable, StreamName};
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
@@ -24,8 +27,10 @@ pub(crate) struct GroupRuntime {
     label: String,
     routes: RoutingTable<Route<dyn ErasedEvent>>,
     backoff: Vec<Duration>,
+    max_deliver: Option<i64>,
     concurrency: usize,
     notify: Arc<Notify>,
+    dead_letter: Option<DeadLetterTarget>,
 }
 
 impl GroupRuntime {
@@ -43,10 +48,18 @@ impl GroupRuntime {
             consumer,
             label,
             backoff: group.options.get_backoff().to_vec(),
+            max_deliver: group.options.get_max_deliver(),
             concurrency: group.options.effective_concurrency(),
             routes: group.routes,
             notify,
+            dead_letter: None,
         }
+    }
+
+    /// Dead-letters what this consumer gives up on to `target`.
+    pub(crate) fn dead_letter(mut self, target: Option<DeadLetterTarget>) -> Self {
+        self.dead_letter = target;
+        self
     }
 
     /// Delivers until shutdown: one message per free handler slot, so instances sharing
@@ -150,11 +163,68 @@ impl GroupRuntime {
                 dispatch::classify(result, key)
             }
         };
-        let action = messaging_core::decide(outcome, d.delivered, &self.backoff);
+        let (action, error) = match &self.dead_letter {
+            None => (
+                messaging_core::decide(outcome, d.delivered, &self.backoff),
+                error,
+            ),
+            Some(_) => {
+                let action = messaging_core::decide_with_limit(
+                    outcome,
+                    d.delivered,
+                    &self.backoff,
+                    self.max_deliver,
+                );
+                (action, error)
+            }
+        };
+        let mut dead_lettered = None;
         let settled = if self.shared.abandoned.load(Ordering::Acquire) {
             Settled::Stale
         } else {
-            self.shared.broker.lock().settle(
+            let mut broker = self.shared.broker.lock();
+            if let (Some(target), Settlement::Reject, Some(e), Some(reason)) = (
+                &self.dead_letter,
+                action,
+                &error,
+                DeadLetterReason::for_outcome(outcome),
+            ) {
+                // Published and settled under one lock: nothing is lost between the two.
+                let record = DeadLetterRecord::new(
+                    reason,
+                    &e.to_string(),
+                    &d.msg.subject,
+                    stream,
+                    d.msg.sequence,
+                    &self.label,
+                    self.shared.service.as_str(),
+                    d.delivered,
+                );
+                let subject = target.subject(&d.msg.subject);
+                let mut headers = d.msg.headers.clone();
+                for (name, value) in record.headers() {
+                    headers.insert(name, value);
+                }
+                headers.insert("Nats-Msg-Id", record.message_id());
+                let key = subject
+                    .strip_prefix(target.stream.as_str())
+                    .and_then(|k| k.strip_prefix('.'))
+                    .unwrap_or(&subject)
+                    .to_owned();
+                let stored = broker.publish_stream(
+                    target.stream.as_str(),
+                    subject.clone(),
+                    key,
+                    headers,
+                    d.msg.body.clone(),
+                    Some(&record.message_id()),
+                    Instant::now(),
+                );
+                if stored.is_some() {
+                    dead_lettered = Some((subject, reason));
+                }
+            }
+            broker.settle(
                 stream,
                 &self.consumer,
                 d.msg.uid,
@@ -162,6 +232,15 @@ impl GroupRuntime {
                 action,
                 Instant::now(),
             )
+        };
+        let error = match (dead_lettered, error) {
+            (Some((subject, reason)), Some(source)) => Some(messaging_core::Error::DeadLettered {
+                routing_key: key.to_owned(),
+                subject,
+                reason,
+                source: Box::new(source),
+            }),
+            (_, error) => error,
         };
         let elapsed = start.elapsed();
         match (&error, action) {

@@ -80,11 +80,14 @@ mod headers;
 mod publisher;
 mod request;
 
-pub use broker::{Broker, ConsumerStats, PublishedMessage, StreamInfo};
+pub use broker::{Broker, ConsumerStats, DeadLetterMessage, PublishedMessage, StreamInfo};
 pub use builder::{ConnectionBuilder, memory_rules};
 pub use connection::Connection;
 pub use error::{BoxError, Error, RequestFailure, Result};
-pub use messaging_core::{ConsumerOptions, PublishTarget, Setup, StartAt};
+pub use messaging_core::{
+    ConsumerOptions, DEFAULT_DEAD_LETTER_STREAM, DeadLetter, DeadLetterReason, DeadLetterRecord,
+    PublishTarget, Setup, StartAt,
+};
 pub use publisher::{Call, PendingAck, Publish, PublishReceipt, Publisher};
 
 pub use messaging_core;

@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     /// Ephemeral consumers by label: `(stream, server-side name)`, deleted on close.
     pub(crate) ephemerals: std::sync::Mutex<std::collections::BTreeMap<String, (String, String)>>,
     pub(crate) closed: AtomicBool,
+    /// The NATS service (`$SRV.*`) this connection registers for its request handlers.
+    pub(crate) micro: Option<crate::micro::Registry>,
 }
 
 /// A running service on NATS: its consumers are fetching and its publishers are ready.

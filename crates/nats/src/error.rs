@@ -23,7 +23,8 @@ pub enum RequestFailure {
 pub enum PublishFailure {
     /// No ack arrived within `publish_timeout`.
     TimedOut,
-    /// No stream listens on the subject (no responders, or the stream was deleted).
+    /// No stream answered on the subject: none exists (no responders, or it was
+    /// deleted), or it has no leader while a cluster elects one.
     NoStream,
     /// `max_ack_inflight` acks were outstanding for all of `publish_timeout`: await the
     /// pending acks before sending more.
@@ -32,13 +33,115 @@ pub enum PublishFailure {
     Other,
 }
 
+impl std::fmt::Display for PublishFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::TimedOut => "no ack within publish_timeout",
+            Self::NoStream => {
+                "no stream answered: it does not exist, or it has no leader (unavailable while the cluster elects one)"
+            }
+            Self::Backpressure => {
+                "every max_ack_inflight slot stayed taken; await pending acks before sending more"
+            }
+            Self::Other => "the server or connection refused it",
+        })
+    }
+}
+
+/// Why connecting to NATS failed: the kind of [`Error::ConnectFailed`]. Its `Display`
+/// says what to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectFailure {
+    /// Nothing listens at the address: the server is down, or the host or port is wrong.
+    Refused,
+    /// The host name could not be resolved.
+    Dns,
+    /// No connection within `connection_timeout` (TCP, the server's `INFO`, TLS and
+    /// authentication together).
+    TimedOut,
+    /// TLS failed: the server's certificate is not trusted (see `tls_root_certificate`),
+    /// the server refused the client certificate, or one side does not speak TLS.
+    Tls,
+    /// The server refused the credentials (authorization violation), or they could not
+    /// be used (an invalid NKey seed, a malformed credentials file).
+    Auth,
+    /// Anything else (an invalid URL, the connection closed during the handshake…).
+    Other,
+}
+
+impl std::fmt::Display for ConnectFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Refused => {
+                "connection refused (is nats-server running, and listening on that host and port?)"
+            }
+            Self::Dns => "the host name could not be resolved (check the URL)",
+            Self::TimedOut => {
+                "timed out (check the address and firewalls, or raise connection_timeout)"
+            }
+            Self::Tls => {
+                "TLS failed (check tls_root_certificate and tls_client_certificate, and that \
+                 the server has TLS enabled)"
+            }
+            Self::Auth => {
+                "authorization failed (check the user and password, token, NKey seed or \
+                 credentials file)"
+            }
+            Self::Other => "the connection failed",
+        })
+    }
+}
+
 /// Everything that can go wrong in `messaging-nats`.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the same message as `Display`, followed by the causes that the message
+/// does not already include, so `main() -> Result<(), Error>` shows a readable error.
+/// Neither ever shows a password, token, NKey seed or credentials: URLs are printed
+/// without their user info.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Connecting to NATS failed.
+    /// Something else failed while connecting: reading the credentials file, waiting for
+    /// the first connection with `retry_initial_connect`, or the first flush.
     #[error("failed to connect to NATS: {0}")]
     Connect(#[source] BoxError),
+    /// No server could be reached, or the one reached refused the connection. `kind` says
+    /// why and its `Display` what to check.
+    #[error("cannot connect to NATS at {url}: {kind}: {source}")]
+    ConnectFailed {
+        /// The URLs tried, comma-separated, without user info.
+        url: String,
+        /// Why the (last) attempt failed.
+        kind: ConnectFailure,
+        /// The cause reported by the client.
+        #[source]
+        source: BoxError,
+    },
+    /// The server answers no JetStream API request: JetStream is not enabled on it (or,
+    /// in operator mode, not for this account). Streams and consumers need it.
+    #[error(
+        "JetStream is not enabled on the NATS server at {url}: start the server with \
+         `nats-server -js`, or add `jetstream {{}}` to its configuration (in operator mode, \
+         give the account JetStream limits)"
+    )]
+    JetStreamNotEnabled {
+        /// The server's URLs, comma-separated, without user info.
+        url: String,
+    },
+    /// The server is older than this library needs.
+    #[error(
+        "nats-server {version} at {url} is too old: {needed} or newer is needed \
+         (consumers with several filter subjects need 2.10)"
+    )]
+    ServerTooOld {
+        /// The server's URLs, comma-separated, without user info.
+        url: String,
+        /// The version the server reported.
+        version: String,
+        /// The oldest supported version.
+        needed: &'static str,
+    },
     /// Creating or updating a stream failed.
     #[error("failed to ensure stream {stream}: {source}")]
     Stream {
@@ -93,7 +196,7 @@ pub enum Error {
         source: serde_json::Error,
     },
     /// Publishing to JetStream failed after all retries.
-    #[error("publish to {subject} failed after {attempts} attempt(s) ({kind:?}): {source}")]
+    #[error("publish to {subject} failed after {attempts} attempt(s), {kind}: {source}")]
     Publish {
         /// The subject.
         subject: String,
@@ -104,6 +207,16 @@ pub enum Error {
         /// The last cause.
         #[source]
         source: BoxError,
+    },
+    /// A message in a dead-letter stream is missing or was not written by this library.
+    #[error("dead letter {sequence} in stream {stream}: {reason}")]
+    DeadLetter {
+        /// The dead-letter stream.
+        stream: String,
+        /// The sequence asked for.
+        sequence: u64,
+        /// What is wrong with it.
+        reason: String,
     },
     /// `request()` was called on a publisher whose target is a stream, not a service.
     #[error("request() needs a service publisher, not {target}")]
@@ -131,6 +244,22 @@ pub enum Error {
     /// Registering metrics failed, e.g. the names are already registered on that registry.
     #[error("failed to register metrics: {0}")]
     Metrics(#[source] BoxError),
+    /// A [`Config`](crate::Config) could not be loaded: a file that cannot be read or
+    /// parsed, an unknown key, a value of the wrong type, or one the builder refuses.
+    #[error(
+        "invalid configuration: {}{source_name}: {reason}",
+        .key.as_ref().map_or_else(String::new, |k| format!("{k} from "))
+    )]
+    Config {
+        /// The key at fault (`request_timeout`, `streams.events.max_age`); `None` when
+        /// the whole source failed (an unreadable file, a TOML syntax error).
+        key: Option<String>,
+        /// Where the value came from: `file <path>`, `environment variable <NAME>`,
+        /// `TOML string`, or `Config value` (set in code).
+        source_name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A name or routing key was invalid.
     #[error(transparent)]
     Spec(#[from] messaging_spec::Error),
@@ -147,6 +276,33 @@ impl From<messaging_core::Error> for Error {
             messaging_core::Error::Spec(s) => Self::Spec(s),
             other => Self::Core(other),
         }
+    }
+}
+
+impl std::fmt::Debug for Error {
+    /// The `Display` message, then every cause in the source chain whose text the output
+    /// does not already contain.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let message = self.to_string();
+        let mut out = message.clone();
+        let mut causes = Vec::new();
+        let mut next = std::error::Error::source(self);
+        while let Some(cause) = next {
+            let text = cause.to_string();
+            if !text.is_empty() && !out.contains(&text) {
+                out.push_str(&text);
+                causes.push(text);
+            }
+            next = cause.source();
+        }
+        f.write_str(&message)?;
+        if !causes.is_empty() {
+            f.write_str("\n\nCaused by:")?;
+            for (i, cause) in causes.iter().enumerate() {
+                write!(f, "\n    {i}: {cause}")?;
+            }
+        }
+        Ok(())
     }
 }
 

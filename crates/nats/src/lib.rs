@@ -33,8 +33,10 @@
 //! reference.
 
 mod builder;
+mod config;
 mod connection;
 mod consumer;
+mod dead_letters;
 mod error;
 mod events;
 mod headers;
@@ -44,6 +46,7 @@ mod metrics;
 #[cfg(not(feature = "metrics"))]
 #[path = "metrics_off.rs"]
 mod metrics;
+mod micro;
 mod options;
 #[cfg(feature = "otel")]
 mod otel;
@@ -57,10 +60,15 @@ mod response;
 mod stream;
 
 pub use builder::ConnectionBuilder;
+pub use config::{Config, ENV_PREFIX};
 pub use connection::Connection;
-pub use error::{BoxError, Error, PublishFailure, RequestFailure, Result};
+pub use dead_letters::{DeadLetterMessage, Replayed};
+pub use error::{BoxError, ConnectFailure, Error, PublishFailure, RequestFailure, Result};
 pub use health::{ConsumerHealth, Health, HealthProblem, HealthStatus};
-pub use messaging_core::{ConsumerOptions, DeadLetter, PublishTarget, Setup, StartAt};
+pub use messaging_core::{
+    ConsumerOptions, DEFAULT_DEAD_LETTER_STREAM, DeadLetter, DeadLetterReason, DeadLetterRecord,
+    PublishTarget, Setup, StartAt,
+};
 #[cfg(feature = "metrics")]
 #[doc(hidden)]
 pub use metrics::bench_record_consumed;

@@ -181,6 +181,7 @@ struct Collectors {
     num_ack_pending: IntGaugeVec,
     notifications_dropped: IntCounterVec,
     connection_events: IntCounterVec,
+    dead_lettered: IntCounterVec,
     mapper: Option<Arc<Mapper>>,
 }
 
@@ -298,11 +299,16 @@ impl Collectors {
                 "Count of NATS connection events by kind",
                 &["service", "event"],
             )?,
+            dead_lettered: counter(
+                "nats_events_dead_lettered",
+                "Count of NATS events published to a dead-letter stream, by reason",
+                &["consumer", "routing_key", "reason"],
+            )?,
             mapper,
         })
     }
 
-    fn all(&self) -> [&dyn CloneCollector; 17] {
+    fn all(&self) -> [&dyn CloneCollector; 18] {
         [
             &self.received,
             &self.ack,
@@ -321,6 +327,7 @@ impl Collectors {
             &self.num_ack_pending,
             &self.notifications_dropped,
             &self.connection_events,
+            &self.dead_lettered,
         ]
     }
 
@@ -515,6 +522,17 @@ impl ConsumerRecorder {
                 l.counter(&s.not_parsable, &c.not_parsable).inc();
                 l.counter(&s.term, &c.term).inc();
             }
+        }
+    }
+}
+
+impl ConsumerRecorder {
+    /// The message went to the dead-letter stream (rare: no cached handle).
+    pub(crate) fn dead_lettered(&self, reason: messaging_core::DeadLetterReason) {
+        if let Some((c, s)) = &self.0 {
+            c.dead_lettered
+                .with_label_values(&[&*s.labels.group, &*s.labels.key, reason.as_str()])
+                .inc();
         }
     }
 }

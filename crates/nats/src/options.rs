@@ -144,7 +144,7 @@ impl Default for Timing {
             request_timeout: Duration::from_secs(30),
             ack_wait: None,
             publish_timeout: Duration::from_secs(5),
-            publish_attempts: 3,
+            publish_attempts: 10,
             publish_retry_delay: Duration::from_millis(100),
             shutdown_timeout: Duration::from_secs(30),
             max_ack_inflight: None,

@@ -1,9 +1,9 @@
 //! The NATS view of the core plan: durable names, filter subjects and request subjects.
 //! Validation itself happens once, in `messaging_core::plan`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use messaging_core::{ConsumerGroup, ConsumerOptions, Route, Rules};
+use messaging_core::{ConsumerGroup, ConsumerOptions, DeadLetterTarget, Route, Rules};
 use messaging_spec::naming::{nats_durable_name, translate_wildcard};
 use messaging_spec::{ConsumerSuffix, RoutingTable, ServiceName, StreamName, Topology};
 
@@ -23,10 +23,16 @@ pub(crate) struct GroupPlan {
     pub(crate) routes: RoutingTable<Route<dyn ErasedEvent>>,
     pub(crate) filters: Vec<String>,
     pub(crate) options: ConsumerOptions,
+    /// Where messages given up on go, when the group dead-letters.
+    pub(crate) dead_letter: Option<DeadLetterTarget>,
 }
 
 impl GroupPlan {
-    fn new(service: &ServiceName, group: ConsumerGroup) -> Self {
+    fn new(
+        service: &ServiceName,
+        group: ConsumerGroup,
+        streams: &BTreeMap<String, StreamName>,
+    ) -> Result<Self> {
         let durable = (!group.transient).then(|| {
             nats_durable_name(
                 service.as_str(),
@@ -38,13 +44,26 @@ impl GroupPlan {
             .iter()
             .map(|(p, _)| p.nats_filter(&group.stream))
             .collect();
-        Self {
+        let dead_letter = group
+            .options
+            .get_dead_letter()
+            .map(|d| DeadLetterTarget::for_streams(d, service, streams.values()))
+            .transpose()
+            .map_err(|reason| {
+                let who = durable.as_deref().unwrap_or("the transient consumer");
+                messaging_core::Error::InvalidConfig(format!(
+                    "consumer {who} on stream {}: {reason}",
+                    group.stream.as_str()
+                ))
+            })?;
+        Ok(Self {
             stream: group.stream,
             durable,
             routes: group.routes,
             filters,
             options: group.options,
-        }
+            dead_letter,
+        })
     }
 
     /// Stable, readable label: the durable name, or `<service>-transient` for ephemerals.
@@ -69,6 +88,8 @@ pub(crate) struct Plan {
     pub(crate) groups: Vec<GroupPlan>,
     pub(crate) requests: Vec<RequestPlan>,
     pub(crate) responses: Vec<ResponsePlan>,
+    /// The dead-letter streams the groups use, ensured with the others.
+    pub(crate) dead_letter_streams: BTreeSet<StreamName>,
 }
 
 impl Plan {
@@ -92,10 +113,14 @@ pub(crate) fn plan(
 ) -> Result<Plan> {
     let core = messaging_core::plan(&Rules::nats(), service, setups, consumer_defaults)?;
     let service = core.service;
-    let groups = core
+    let groups: Vec<GroupPlan> = core
         .groups
         .into_iter()
-        .map(|g| GroupPlan::new(&service, g))
+        .map(|g| GroupPlan::new(&service, g, &core.streams))
+        .collect::<Result<_>>()?;
+    let dead_letter_streams = groups
+        .iter()
+        .filter_map(|g| g.dead_letter.as_ref().map(|d| d.stream.clone()))
         .collect();
     let requests = core
         .requests
@@ -118,5 +143,6 @@ pub(crate) fn plan(
         groups,
         requests,
         responses: core.responses,
+        dead_letter_streams,
     })
 }

@@ -7,13 +7,14 @@ use std::time::Instant;
 use async_nats::{HeaderMap, Subscriber};
 use bytes::Bytes;
 use futures::StreamExt;
-use messaging_spec::{DeliveryInfo, new_event_id, publish_headers};
+use messaging_spec::{DeliveryInfo, ServiceName, new_event_id, publish_headers};
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
 use crate::connection::Shared;
 use crate::error::{Error, Result};
 use crate::headers;
+use crate::micro::MicroEndpoint;
 use crate::otel::SpanFacts;
 use crate::plan::RequestPlan;
 use messaging_core::{Error as CoreError, dispatch, reply};
@@ -23,10 +24,19 @@ pub(crate) const SERVICE_ERROR: &str = "Nats-Service-Error";
 /// Header carrying the error code on a reply.
 pub(crate) const SERVICE_ERROR_CODE: &str = "Nats-Service-Error-Code";
 
+/// The queue group of every request subscription: the service name, so each request is
+/// handled by one instance.
+pub(crate) fn queue_group(service: &ServiceName) -> &str {
+    service.as_str()
+}
+
 pub(crate) async fn subscribe(shared: &Shared, plan: &RequestPlan) -> Result<Subscriber> {
     shared
         .client
-        .queue_subscribe(plan.subject.clone(), shared.service.as_str().to_owned())
+        .queue_subscribe(
+            plan.subject.clone(),
+            queue_group(&shared.service).to_owned(),
+        )
         .await
         .map_err(|e| Error::Subscribe {
             subject: plan.subject.clone(),
@@ -43,6 +53,11 @@ pub(crate) async fn subscribe(shared: &Shared, plan: &RequestPlan) -> Result<Sub
 /// the handlers it started.
 pub(crate) async fn run(shared: Arc<Shared>, plan: Arc<RequestPlan>, mut sub: Subscriber) {
     let semaphore = Arc::new(Semaphore::new(plan.options.effective_concurrency()));
+    // The NATS service endpoint counting this subscription's requests, if registered.
+    let endpoint = shared
+        .micro
+        .as_ref()
+        .and_then(|m| m.endpoint(&plan.subject));
     let shutdown = shared.shutdown.clone();
     let mut draining = false;
     // When to stop waiting for the drain (`None`: not draining, or a timeout too large).
@@ -66,8 +81,9 @@ pub(crate) async fn run(shared: Arc<Shared>, plan: Arc<RequestPlan>, mut sub: Su
         let Some(msg) = msg else { break };
         let shared2 = Arc::clone(&shared);
         let plan2 = Arc::clone(&plan);
+        let endpoint2 = endpoint.clone();
         shared.tracker.spawn(async move {
-            handle(&shared2, &plan2, msg).await;
+            handle(&shared2, &plan2, msg, endpoint2.as_deref()).await;
             drop(permit);
         });
     }
@@ -105,7 +121,12 @@ fn routing_key<'a>(service: &str, subject: &'a str) -> &'a str {
         .unwrap_or(subject)
 }
 
-async fn handle(shared: &Shared, plan: &RequestPlan, msg: async_nats::Message) {
+async fn handle(
+    shared: &Shared,
+    plan: &RequestPlan,
+    msg: async_nats::Message,
+    endpoint: Option<&MicroEndpoint>,
+) {
     let start = Instant::now();
     let service = shared.service.as_str();
     let subject = msg.subject.as_str().to_owned();
@@ -138,6 +159,9 @@ async fn handle(shared: &Shared, plan: &RequestPlan, msg: async_nats::Message) {
     };
     // Counted and ended before replying, so a caller that has its reply sees both.
     shared.metrics.request_handled(&key, error.is_none());
+    if let Some(endpoint) = endpoint {
+        endpoint.record(start.elapsed(), error.as_ref());
+    }
     span.finish(error.as_ref());
     if let Some(reply) = msg.reply {
         match reply_headers(service, &key, error.as_ref()) {

@@ -4,9 +4,11 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::auth::NatsAuth;
 use crate::config::ClusterConf;
 use crate::error::TestkitError;
 use crate::server::NatsServer;
+use crate::tls::TlsMode;
 
 /// Default bound on waiting for a server to become ready.
 pub(crate) const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,6 +36,8 @@ pub(crate) struct Settings {
     pub(crate) startup_timeout: Duration,
     pub(crate) cluster: Option<ClusterConf>,
     pub(crate) readiness: Readiness,
+    pub(crate) tls: Option<TlsMode>,
+    pub(crate) auth: Option<NatsAuth>,
 }
 
 impl Default for Settings {
@@ -49,6 +53,8 @@ impl Default for Settings {
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             cluster: None,
             readiness: Readiness::Full,
+            tls: None,
+            auth: None,
         }
     }
 }
@@ -116,7 +122,9 @@ impl NatsServerBuilder {
     /// `accounts { .. }` block. May be called many times.
     ///
     /// The harness writes `listen`, `http`, `ports_file_dir`, `server_name`,
-    /// `jetstream` and `cluster` itself; set those through the builder.
+    /// `jetstream` and `cluster` itself, and `tls`, `authorization` or
+    /// `operator` when [`tls`](Self::tls) or [`auth`](Self::auth) are used;
+    /// set those through the builder.
     pub fn config(mut self, text: impl Into<String>) -> Self {
         self.settings.config.push(text.into());
         self
@@ -141,6 +149,31 @@ impl NatsServerBuilder {
     /// Bounds each wait for readiness (start, restart); default 10 s.
     pub fn startup_timeout(mut self, timeout: Duration) -> Self {
         self.settings.startup_timeout = timeout;
+        self
+    }
+
+    /// Serves clients over TLS only, with a certificate signed by a CA made
+    /// for this server (see [`TlsFiles`](crate::TlsFiles) and
+    /// [`NatsServer::tls`]). Clients that do not trust that CA are refused.
+    pub fn tls(mut self) -> Self {
+        self.settings.tls = Some(TlsMode { verify: false });
+        self
+    }
+
+    /// Like [`tls`](Self::tls), and also requires each client to present a
+    /// certificate signed by the CA (`verify: true`), such as
+    /// [`TlsFiles::client_cert`](crate::TlsFiles::client_cert).
+    pub fn mutual_tls(mut self) -> Self {
+        self.settings.tls = Some(TlsMode { verify: true });
+        self
+    }
+
+    /// Requires clients to authenticate this way (see [`NatsAuth`]).
+    ///
+    /// For other users or permissions, write an `authorization { .. }` block
+    /// with [`config`](Self::config) instead (not both).
+    pub fn auth(mut self, auth: NatsAuth) -> Self {
+        self.settings.auth = Some(auth);
         self
     }
 

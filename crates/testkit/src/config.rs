@@ -27,6 +27,8 @@ pub(crate) struct ServerConf<'a> {
     /// JetStream store directory; `None` disables JetStream.
     pub(crate) jetstream_store: Option<&'a Path>,
     pub(crate) cluster: Option<&'a ClusterConf>,
+    /// The `tls { .. }` and authentication blocks, already rendered.
+    pub(crate) security: &'a str,
     /// Caller-supplied configuration text, appended last.
     pub(crate) extra: &'a [String],
 }
@@ -84,6 +86,7 @@ impl ServerConf<'_> {
                 routes.join(", ")
             );
         }
+        out.push_str(self.security);
         for extra in self.extra {
             out.push_str(extra);
             out.push('\n');
@@ -106,6 +109,7 @@ mod tests {
             server_name: Some("s1"),
             jetstream_store: Some(Path::new("/tmp/x/store")),
             cluster: None,
+            security: "",
             extra: &["max_payload: 2MB".to_owned()],
         };
         assert_eq!(
@@ -134,6 +138,7 @@ mod tests {
             server_name: None,
             jetstream_store: None,
             cluster: Some(&cluster),
+            security: "",
             extra: &[],
         };
         assert_eq!(

@@ -139,6 +139,15 @@ pub enum TestkitError {
         detail: String,
     },
 
+    /// Making keys or certificates for TLS or authentication failed.
+    #[error("generating {what} failed: {detail}")]
+    KeyGeneration {
+        /// What was being made: `TLS certificates` or `NKeys`.
+        what: &'static str,
+        /// The cause.
+        detail: String,
+    },
+
     /// No `rabbitmq-server` script (or no Erlang `epmd`) was found.
     #[error(
         "{program} not found ({searched}); install RabbitMQ with \

@@ -42,6 +42,29 @@
 //! # }
 //! ```
 //!
+//! # TLS and authentication
+//!
+//! [`NatsServerBuilder::tls`] and [`NatsServerBuilder::mutual_tls`] make a
+//! private CA and certificates for the server (and a client certificate)
+//! in its temporary directory ([`NatsServer::tls`], [`TlsFiles`]).
+//! [`NatsServerBuilder::auth`] requires user and password, a token, an
+//! NKey, or (operator mode) a `.creds` file, with keys made at start
+//! ([`NatsAuth`]).
+//!
+//! ```no_run
+//! use messaging_testkit::{NatsAuth, NatsServer, TestkitError};
+//!
+//! # fn main() -> Result<(), TestkitError> {
+//! let server = NatsServer::builder()
+//!     .mutual_tls()
+//!     .auth(NatsAuth::credentials()?)
+//!     .start()?;
+//! let creds = server.credentials_file(); // Some(<dir>/user.creds)
+//! let ca = server.tls().map(|t| t.ca_cert()); // Some(<dir>/ca.pem)
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # RabbitMQ
 //!
 //! [`RabbitServer`] runs a private `rabbitmq-server` child process (Debian's
@@ -63,6 +86,7 @@
 //! # }
 //! ```
 
+mod auth;
 mod binary;
 mod builder;
 mod cluster;
@@ -77,8 +101,10 @@ mod rabbit_builder;
 mod rabbit_management;
 mod rabbit_setup;
 mod server;
+mod tls;
 mod wait;
 
+pub use auth::NatsAuth;
 pub use binary::NATS_SERVER_BIN_ENV;
 pub use builder::NatsServerBuilder;
 pub use cluster::{NatsCluster, NatsClusterBuilder};
@@ -88,3 +114,4 @@ pub use rabbit::RabbitServer;
 pub use rabbit_builder::RabbitServerBuilder;
 pub use rabbit_setup::RABBITMQ_SERVER_BIN_ENV;
 pub use server::NatsServer;
+pub use tls::TlsFiles;

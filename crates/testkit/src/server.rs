@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
+use crate::auth::NatsAuth;
 use crate::binary::{self, Binary};
 use crate::builder::{NatsServerBuilder, Readiness, Settings};
 use crate::config::ServerConf;
@@ -12,12 +13,14 @@ use crate::error::TestkitError;
 use crate::ports::{Ports, read_ports_file};
 use crate::probe::{http_get, read_info};
 use crate::process::{Process, log_tail};
+use crate::tls::{self, TlsFiles};
 use crate::wait::{Deadline, Probe};
 
 /// How long a clean shutdown may take before the process is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 const CONFIG_FILE: &str = "server.conf";
 const LOG_FILE: &str = "server.log";
+const CREDS_FILE: &str = "user.creds";
 
 /// A running `nats-server` on loopback, with JetStream by default.
 ///
@@ -53,7 +56,39 @@ pub struct NatsServer {
     store_dir: PathBuf,
     /// Where the last run's output starts in the log file.
     log_start: u64,
+    security: Security,
     dir: TempDir,
+}
+
+/// The TLS files, credentials file and configuration made for a server's
+/// TLS and authentication settings (kept for restarts).
+#[derive(Debug, Default)]
+struct Security {
+    tls: Option<TlsFiles>,
+    credentials_file: Option<PathBuf>,
+    /// The `tls` and authentication blocks of the configuration.
+    conf: String,
+}
+
+impl Security {
+    fn prepare(settings: &Settings, dir: &Path) -> Result<Self, TestkitError> {
+        let mut security = Self::default();
+        if let Some(mode) = settings.tls {
+            let files = tls::generate(dir)?;
+            security.conf.push_str(&files.render(mode));
+            security.tls = Some(files);
+        }
+        if let Some(auth) = &settings.auth {
+            security.conf.push_str(&auth.render());
+            if let Some(text) = auth.credentials_text() {
+                let path = dir.join(CREDS_FILE);
+                std::fs::write(&path, text)
+                    .map_err(|e| TestkitError::io(format!("writing {}", path.display()), e))?;
+                security.credentials_file = Some(path);
+            }
+        }
+        Ok(security)
+    }
 }
 
 impl NatsServer {
@@ -81,7 +116,15 @@ impl NatsServer {
             .store_dir
             .clone()
             .unwrap_or_else(|| dir.path().join("store"));
-        let (process, ports) = run(&binary, &settings, dir.path(), &store_dir, None)?;
+        let security = Security::prepare(&settings, dir.path())?;
+        let (process, ports) = run(
+            &binary,
+            &settings,
+            dir.path(),
+            &store_dir,
+            &security.conf,
+            None,
+        )?;
         Ok(Self {
             log_start: process.log_start(),
             process: Some(process),
@@ -89,6 +132,7 @@ impl NatsServer {
             binary,
             settings,
             store_dir,
+            security,
             dir,
         })
     }
@@ -132,6 +176,25 @@ impl NatsServer {
     /// The last lines logged by the current (or last) run.
     pub fn log_tail(&self) -> String {
         log_tail(&self.log_path(), self.log_start)
+    }
+
+    /// The certificates of a server started with
+    /// [`tls`](NatsServerBuilder::tls) or
+    /// [`mutual_tls`](NatsServerBuilder::mutual_tls).
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.security.tls.as_ref()
+    }
+
+    /// How clients authenticate, for a server started with
+    /// [`auth`](NatsServerBuilder::auth).
+    pub fn auth(&self) -> Option<&NatsAuth> {
+        self.settings.auth.as_ref()
+    }
+
+    /// The user's `.creds` file (JWT and seed), for a server started with
+    /// [`NatsAuth::credentials`]. It is deleted with the server's directory.
+    pub fn credentials_file(&self) -> Option<&Path> {
+        self.security.credentials_file.as_deref()
     }
 
     /// The configured `server_name`, if one was set.
@@ -227,6 +290,7 @@ impl NatsServer {
             &self.settings,
             self.dir.path(),
             &self.store_dir,
+            &self.security.conf,
             Some(self.ports),
         )?;
         self.log_start = process.log_start();
@@ -254,6 +318,7 @@ fn run(
     settings: &Settings,
     dir: &Path,
     store_dir: &Path,
+    security: &str,
     known: Option<Ports>,
 ) -> Result<(Process, Ports), TestkitError> {
     let conf = ServerConf {
@@ -263,6 +328,7 @@ fn run(
         server_name: settings.server_name.as_deref(),
         jetstream_store: settings.jetstream.then_some(store_dir),
         cluster: settings.cluster.as_ref(),
+        security,
         extra: &settings.config,
     };
     let conf_path = dir.join(CONFIG_FILE);

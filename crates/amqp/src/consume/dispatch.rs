@@ -79,6 +79,28 @@ pub(super) async fn handle(rt: &Arc<QueueRuntime>, mut delivery: Delivery) {
             last_error: e.to_string(),
         });
     }
+    // The broker moves what is not requeued to the queue's dead-letter exchange: say so.
+    if let (Some(dl), Action::Reject | Action::Drop, false) =
+        (plan.options.get_dead_letter(), action, answered)
+        && let Some(reason) = if exhausted {
+            Some(messaging_core::DeadLetterReason::Exhausted)
+        } else {
+            messaging_core::DeadLetterReason::for_outcome(outcome)
+        }
+        && let Some(source) = error.take()
+    {
+        recorder.dead_lettered(reason);
+        error = Some(messaging_core::Error::DeadLettered {
+            routing_key: key.clone(),
+            subject: format!(
+                "exchange {} with key {}",
+                dl.destination,
+                dl.routing_key.as_deref().unwrap_or(&key)
+            ),
+            reason,
+            source: Box::new(source),
+        });
+    }
     span.finish(error.as_ref().map(|e| e as _));
     settle_delivery(rt, delivery, action, &key);
     let elapsed = start.elapsed();

@@ -34,6 +34,12 @@ pub(crate) async fn confirm_with_retries(
 ) -> Result<Confirmed, (u32, Failure)> {
     let mut attempt = 1u32;
     let mut pending = first;
+    // Retry waits run from the failed attempt's send, so a retry of a long-failed attempt
+    // goes out at once when awaited: a window's retries never queue one wait each.
+    let mut sent_at = match &pending {
+        Ok(c) => c.sent_at(),
+        Err(_) => tokio::time::Instant::now(),
+    };
     loop {
         let result = match pending {
             Ok(c) => c.wait().await,
@@ -42,13 +48,18 @@ pub(crate) async fn confirm_with_retries(
         match result {
             Ok(c) => return Ok(c),
             Err(f) if f.retryable && attempt < timing.publish_attempts => {
-                tracing::warn!(exchange = %p.outgoing.exchange, routing_key = %p.routing_key, id = %p.id, attempt, error = %f.source,
+                // At debug: an outage retries a whole window at once.
+                tracing::debug!(exchange = %p.outgoing.exchange, routing_key = %p.routing_key, id = %p.id, attempt, error = %f.source,
                     "publish not confirmed; sending it again with the same id");
-                tokio::time::sleep(timing.retry_delay(attempt)).await;
+                tokio::time::sleep_until(sent_at + timing.retry_delay(attempt)).await;
                 attempt += 1;
+                sent_at = tokio::time::Instant::now();
                 pending = channel.send(&p.outgoing).await;
             }
-            Err(f) => return Err((attempt, f)),
+            Err(f) => {
+                tracing::warn!(exchange = %p.outgoing.exchange, routing_key = %p.routing_key, id = %p.id, attempts = attempt, error = %f.source, "publish failed");
+                return Err((attempt, f));
+            }
         }
     }
 }

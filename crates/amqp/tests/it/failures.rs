@@ -13,7 +13,7 @@ use messaging_amqp::lapin::options::{
 use messaging_amqp::lapin::types::FieldTable;
 use messaging_amqp::lapin::{self, BasicProperties, ExchangeKind, message::BasicGetMessage};
 use messaging_amqp::{ConsumerOptions, Setup};
-use messaging_core::Error as CoreError;
+use messaging_core::{DeadLetterReason, Error as CoreError};
 use messaging_spec::{ConsumableEvent, ErrorNotification, HandlerError};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -157,6 +157,22 @@ fn core_err(n: &ErrorNotification) -> &CoreError {
     }
 }
 
+/// The cause inside a dead-lettering notification, which must carry `reason`.
+fn dead_lettered(n: &ErrorNotification, reason: DeadLetterReason) -> &CoreError {
+    match core_err(n) {
+        CoreError::DeadLettered {
+            reason: r,
+            subject,
+            source,
+            ..
+        } if *r == reason => {
+            assert!(subject.starts_with("exchange "), "{subject}");
+            source
+        }
+        other => panic!("expected DeadLettered({reason}), got {other:?}"),
+    }
+}
+
 #[derive(Debug, serde::Deserialize)]
 struct Typed {
     #[allow(dead_code)]
@@ -189,7 +205,7 @@ async fn undecodable_bodies_are_nacked_without_requeue() -> TestResult {
     .await;
     let n = next_error(&mut rx).await;
     assert!(
-        matches!(core_err(&n), CoreError::Undecodable { routing_key, .. } if routing_key == "Bad.Body"),
+        matches!(dead_lettered(&n, DeadLetterReason::Undecodable), CoreError::Undecodable { routing_key, .. } if routing_key == "Bad.Body"),
         "{:?}",
         n.error
     );
@@ -231,7 +247,7 @@ async fn keys_without_a_handler_are_rejected() -> TestResult {
     publish_raw(&exchange, "Other.Key", b"{}").await;
     let n = next_error(&mut rx).await;
     assert!(
-        matches!(core_err(&n), CoreError::NoHandler { routing_key } if routing_key == "Other.Key")
+        matches!(dead_lettered(&n, DeadLetterReason::NoHandler), CoreError::NoHandler { routing_key } if routing_key == "Other.Key")
     );
     assert_eq!(n.delivery_info.key, "Other.Key");
     assert_eq!(
@@ -289,7 +305,7 @@ async fn retries_wait_the_backoff_then_stop_at_max_deliver() -> TestResult {
         core_err(&kinds[1]),
         CoreError::Handler { retry: true, .. }
     ));
-    match core_err(&kinds[2]) {
+    match dead_lettered(&kinds[2], DeadLetterReason::Exhausted) {
         CoreError::Exhausted {
             attempts,
             last_error,
@@ -361,7 +377,7 @@ async fn panics_are_caught_and_retried_and_rejections_are_not() -> TestResult {
     publish_raw(&format!("{stream}.topic.exchange"), "Refused", b"{}").await;
     let n = next_error(&mut rx).await;
     assert!(matches!(
-        core_err(&n),
+        dead_lettered(&n, DeadLetterReason::Rejected),
         CoreError::Handler { retry: false, .. }
     ));
     assert_eq!(

@@ -24,6 +24,19 @@ pub(crate) fn run(files: Vec<PathBuf>, rules: Rules, verbose: bool) -> Outcome {
 }
 
 /// Cross-validates, returning the error lines, each prefixed with its file.
+/// Reads `files` and, unless `rules` is `None`, validates them together: the topologies,
+/// or the outcome to report instead.
+pub(crate) fn load_checked(
+    files: Vec<PathBuf>,
+    rules: Option<Rules>,
+) -> Result<Vec<Topology>, Outcome> {
+    let loaded = load_all(files).map_err(Outcome::from)?;
+    if let Some(rules) = rules {
+        check(&loaded, rules).map_err(Outcome::Invalid)?;
+    }
+    Ok(loaded.into_iter().map(|l| l.topology).collect())
+}
+
 pub(crate) fn check(loaded: &[Loaded], rules: Rules) -> Result<(), Vec<String>> {
     let topologies: Vec<Topology> = loaded.iter().map(|l| l.topology.clone()).collect();
     rules

@@ -7,7 +7,6 @@ use messaging_spec::{Topology, mermaid};
 use crate::cmd::cross_validate;
 use crate::error::CliError;
 use crate::html;
-use crate::input::load_all;
 use crate::output::Outcome;
 use crate::rules::Rules;
 
@@ -23,16 +22,10 @@ pub(crate) struct HtmlPage {
 /// Reads `files`, validates them together under `rules` unless `rules` is `None`, and draws
 /// them.
 pub(crate) fn run(files: Vec<PathBuf>, rules: Option<Rules>, page: Option<&HtmlPage>) -> Outcome {
-    let loaded = match load_all(files) {
-        Ok(loaded) => loaded,
-        Err(e) => return e.into(),
+    let topologies = match cross_validate::load_checked(files, rules) {
+        Ok(t) => t,
+        Err(outcome) => return outcome,
     };
-    if let Some(rules) = rules
-        && let Err(errors) = cross_validate::check(&loaded, rules)
-    {
-        return Outcome::Invalid(errors);
-    }
-    let topologies: Vec<Topology> = loaded.into_iter().map(|l| l.topology).collect();
     let diagram = mermaid(&topologies);
     if let Some(page) = page {
         if let Err(e) = write_page(page, &topologies, &diagram) {

@@ -69,6 +69,37 @@ impl PublishedMessage {
     }
 }
 
+/// One message in a dead-letter stream, with the record of why it is there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeadLetterMessage {
+    /// Its sequence in the dead-letter stream.
+    pub sequence: u64,
+    /// The subject it was dead-lettered to.
+    pub subject: String,
+    /// Why, from where, when.
+    pub record: messaging_core::DeadLetterRecord,
+    /// Every header, the dead-letter ones included.
+    pub headers: Headers,
+    /// The body, unchanged.
+    pub body: Bytes,
+}
+
+impl DeadLetterMessage {
+    /// `None` for a stored message that is not a dead letter.
+    pub(crate) fn of(m: &StoredMessage) -> Option<Self> {
+        let record =
+            messaging_core::DeadLetterRecord::from_headers(|k| m.headers.get_str(k)).ok()?;
+        Some(Self {
+            sequence: m.sequence,
+            subject: m.subject.clone(),
+            record,
+            headers: m.headers.clone(),
+            body: m.body.clone(),
+        })
+    }
+}
+
 /// A stream's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::builder::ConnectionBuilder;
 use crate::error::{Error, Result};
-pub use inspect::{ConsumerStats, PublishedMessage, StreamInfo};
+pub use inspect::{ConsumerStats, DeadLetterMessage, PublishedMessage, StreamInfo};
 use state::State;
 
 /// The in-process broker: JetStream-like streams (every message kept, by sequence) with
@@ -152,6 +152,19 @@ impl Broker {
             messages: count,
             last_sequence: count,
             consumers: s.consumers.keys().cloned().collect(),
+        })
+    }
+
+    /// The dead letters in `stream` (such as
+    /// [`DEFAULT_DEAD_LETTER_STREAM`](messaging_core::DEFAULT_DEAD_LETTER_STREAM)), oldest
+    /// first; empty when the stream does not exist.
+    #[must_use]
+    pub fn dead_letters(&self, stream: &str) -> Vec<DeadLetterMessage> {
+        self.lock().streams.get(stream).map_or_else(Vec::new, |s| {
+            s.log
+                .iter()
+                .filter_map(|m| DeadLetterMessage::of(m))
+                .collect()
         })
     }
 

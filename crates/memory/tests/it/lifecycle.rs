@@ -39,17 +39,17 @@ async fn invalid_registrations_fail_before_the_broker_is_touched() -> Res {
         .start()
         .await;
     assert!(matches!(bad_name, Err(Error::Spec(_))), "{bad_name:?}");
-    let dead_letter = broker
+    let single_active = broker
         .connection("svc")
         .setup(
             Setup::event_consumer("Order.Created", ok)
-                .options(ConsumerOptions::new().dead_letter("dlx")),
+                .options(ConsumerOptions::new().single_active_consumer(false)),
         )
         .start()
         .await;
     assert!(
-        matches!(&dead_letter, Err(Error::Core(messaging_core::Error::InvalidRegistration { reason, .. })) if reason.contains("dead_letter")),
-        "{dead_letter:?}"
+        matches!(&single_active, Err(Error::Core(messaging_core::Error::InvalidRegistration { reason, .. })) if reason.contains("single_active_consumer")),
+        "{single_active:?}"
     );
     let ack_wait = broker
         .connection("svc")

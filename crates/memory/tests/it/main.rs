@@ -1,6 +1,7 @@
 //! Integration tests of messaging-memory: every emulated semantic, under tokio's paused
 //! clock where timing matters.
 
+mod dead_letters;
 mod delivery;
 mod lifecycle;
 mod publishing;

@@ -15,6 +15,9 @@ use crate::plan::{self, Plan};
 use messaging_core::ConsumerOptions;
 use messaging_core::Setup;
 
+mod connect;
+
+pub(crate) use connect::redact_url;
 mod start;
 
 use start::MetricsSetting;
@@ -26,8 +29,9 @@ const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 const HEALTH_INTERVALS: std::ops::RangeInclusive<Duration> =
     Duration::from_millis(10)..=Duration::from_secs(3600);
 
-/// Client-level settings passed through to async-nats.
-#[derive(Debug, Default)]
+/// Client-level settings passed through to async-nats. `Debug` shows which credentials
+/// are set, never their values.
+#[derive(Default)]
 struct ClientSettings {
     base: Option<async_nats::ConnectOptions>,
     name: Option<String>,
@@ -43,6 +47,30 @@ struct ClientSettings {
     connection_timeout: Option<Duration>,
     domain: Option<String>,
     api_prefix: Option<String>,
+}
+
+impl std::fmt::Debug for ClientSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const SET: &str = "<redacted>";
+        let secret = |set: bool| set.then_some(SET);
+        f.debug_struct("ClientSettings")
+            .field("client_options", &self.base.is_some())
+            .field("name", &self.name)
+            .field("user", &self.user_password.as_ref().map(|(u, _)| u))
+            .field("password", &secret(self.user_password.is_some()))
+            .field("token", &secret(self.token.is_some()))
+            .field("nkey", &secret(self.nkey.is_some()))
+            .field("credentials_file", &self.credentials_file)
+            .field("root_certificates", &self.root_certificates)
+            .field("client_certificate", &self.client_certificate)
+            .field("require_tls", &self.require_tls)
+            .field("retry_initial_connect", &self.retry_initial_connect)
+            .field("max_reconnects", &self.max_reconnects)
+            .field("connection_timeout", &self.connection_timeout)
+            .field("domain", &self.domain)
+            .field("api_prefix", &self.api_prefix)
+            .finish()
+    }
 }
 
 /// Configures a [`Connection`](crate::Connection): settings and registrations in any order, validated
@@ -87,14 +115,17 @@ pub struct ConnectionBuilder {
     otel: Option<crate::OtelTracing>,
     health_interval: Duration,
     events: Arc<ConnectionEvents>,
+    micro: crate::micro::MicroSettings,
 }
 
 impl std::fmt::Debug for ConnectionBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Hide credentials.
+        // Credentials are redacted, and so is the user info of URLs.
+        let urls: Vec<String> = self.urls.iter().map(|u| connect::redact_url(u)).collect();
         f.debug_struct("ConnectionBuilder")
             .field("service", &self.service)
-            .field("urls", &self.urls)
+            .field("urls", &urls)
+            .field("client", &self.client)
             .field("timing", &self.timing)
             .field("stream_defaults", &self.stream_defaults)
             .field("stream_configs", &self.stream_configs)
@@ -123,6 +154,7 @@ impl ConnectionBuilder {
             otel: None,
             health_interval: crate::health::DEFAULT_INTERVAL,
             events: Arc::new(ConnectionEvents::new(&service)),
+            micro: crate::micro::MicroSettings::default(),
             service,
         }
     }
@@ -130,7 +162,8 @@ impl ConnectionBuilder {
     // ---- where to connect -------------------------------------------------------------
 
     /// A server URL (`nats://host:4222`). Call again, or use [`urls`](Self::urls), for a
-    /// cluster. Defaults to `nats://127.0.0.1:4222`.
+    /// cluster. Defaults to `nats://127.0.0.1:4222`. If none can be reached, `start()` fails
+    /// with [`Error::ConnectFailed`] naming the URLs (without any `user:password@` part).
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.urls.push(url.into());
         self
@@ -155,7 +188,9 @@ impl ConnectionBuilder {
         self
     }
 
-    /// User and password authentication.
+    /// User and password authentication. If the server refuses them, `start()` fails with
+    /// [`Error::ConnectFailed`] of kind [`ConnectFailure::Auth`](crate::ConnectFailure::Auth).
+    /// Like every credential, the password is never shown by `Debug`, errors or logs.
     pub fn user_and_password(
         mut self,
         user: impl Into<String>,
@@ -165,31 +200,36 @@ impl ConnectionBuilder {
         self
     }
 
-    /// Token authentication.
+    /// Token authentication (refused: [`ConnectFailure::Auth`](crate::ConnectFailure::Auth)).
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.client.token = Some(token.into());
         self
     }
 
-    /// NKey seed authentication.
+    /// NKey seed (`SU…`) authentication. An unknown or invalid seed fails `start()` with
+    /// [`ConnectFailure::Auth`](crate::ConnectFailure::Auth).
     pub fn nkey(mut self, seed: impl Into<String>) -> Self {
         self.client.nkey = Some(seed.into());
         self
     }
 
-    /// A `.creds` file (JWT + NKey).
+    /// A `.creds` file (user JWT + NKey seed), read during `start()`: an unreadable file is
+    /// [`Error::Connect`], a refused user [`ConnectFailure::Auth`](crate::ConnectFailure::Auth).
     pub fn credentials_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.client.credentials_file = Some(path.into());
         self
     }
 
-    /// A CA certificate (PEM) to trust; implies TLS.
+    /// A CA certificate (PEM) to trust instead of the system's roots; implies TLS. A server
+    /// certificate it did not sign fails `start()` with
+    /// [`ConnectFailure::Tls`](crate::ConnectFailure::Tls).
     pub fn tls_root_certificate(mut self, path: impl Into<PathBuf>) -> Self {
         self.client.root_certificates.push(path.into());
         self
     }
 
-    /// A client certificate and key (PEM) for mutual TLS.
+    /// A client certificate and key (PEM) for mutual TLS (a server with `verify: true`
+    /// refuses clients without one: [`ConnectFailure::Tls`](crate::ConnectFailure::Tls)).
     pub fn tls_client_certificate(
         mut self,
         cert: impl Into<PathBuf>,
@@ -199,7 +239,8 @@ impl ConnectionBuilder {
         self
     }
 
-    /// Requires TLS.
+    /// Requires TLS, even when the server does not ask for it; a server without TLS fails
+    /// `start()` with [`ConnectFailure::Tls`](crate::ConnectFailure::Tls).
     pub fn require_tls(mut self, require: bool) -> Self {
         self.client.require_tls = require;
         self
@@ -262,9 +303,10 @@ impl ConnectionBuilder {
         self
     }
 
-    /// Attempts per publish when the ack times out or nobody answers (default 3), all with
-    /// the same message id; the first retry waits `delay`, then it doubles (capped at 5 s,
-    /// or at `delay` when that is longer).
+    /// Attempts per publish when the ack times out or nobody answers (default 10 from
+    /// 100 ms: about 11 s of waits, longer than a leader election), all with the same
+    /// message id; the first retry waits `delay`, then it doubles (capped at 2 s, or at
+    /// `delay` when that is longer). Waits count from when the failed attempt was sent.
     pub fn publish_retries(mut self, attempts: u32, delay: Duration) -> Self {
         self.timing.publish_attempts = attempts;
         self.timing.publish_retry_delay = delay;
@@ -363,6 +405,32 @@ impl ConnectionBuilder {
         self
     }
 
+    /// Registers the request handlers as a NATS service (the "micro" protocol; default
+    /// on), so `$SRV.PING`, `$SRV.INFO` and `$SRV.STATS` (and `nats micro ls`) show the
+    /// service, its request subjects and per-endpoint counters. Request subjects, queue
+    /// group and replies are the same either way. Nothing is registered for a service
+    /// without request handlers, or whose name is not a micro name (A-Z, a-z, 0-9, `-`,
+    /// `_`). Turn it off when the account may not subscribe to `$SRV.>`.
+    pub fn micro_service(mut self, enabled: bool) -> Self {
+        self.micro.enabled = enabled;
+        self
+    }
+
+    /// The version the NATS service reports (default `0.0.0`). It must be a semantic
+    /// version: anything else fails `start()` with [`Error::Core`] (`InvalidConfig`).
+    pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        self.micro.version = Some(version.into());
+        self
+    }
+
+    /// Applies a [`Config`](crate::Config) loaded from a file or the environment: every
+    /// field it sets goes through the matching setter above, so settings made after this
+    /// call win, and fields it leaves unset keep what the builder has. Its URLs are added
+    /// to the builder's. No I/O (a `creds_file` is read by `start()`).
+    pub fn config(self, config: &crate::Config) -> Self {
+        config.apply(self)
+    }
+
     // ---- registrations ------------------------------------------------------------------
 
     /// Adds one registration.
@@ -383,6 +451,7 @@ impl ConnectionBuilder {
 
     fn validate(&self) -> Result<Plan> {
         self.timing.check()?;
+        self.micro.check()?;
         if !HEALTH_INTERVALS.contains(&self.health_interval) {
             return Err(Error::invalid_config(format!(
                 "health check interval must be between {:?} and {:?}, got {:?}",

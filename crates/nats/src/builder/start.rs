@@ -96,15 +96,8 @@ impl ConnectionBuilder {
                 .await
                 .map_err(|e| Error::Connect(Box::new(e)))?;
         }
-        let urls = if self.urls.is_empty() {
-            vec!["nats://127.0.0.1:4222".to_owned()]
-        } else {
-            self.urls.clone()
-        };
-        let client = options
-            .connect(urls)
-            .await
-            .map_err(|e| Error::Connect(Box::new(e)))?;
+        let urls = super::connect::urls_or_default(&self.urls);
+        let client = super::connect::connect(options, urls).await?;
         let js = {
             let mut b = jetstream::ContextBuilder::new().timeout(self.timing.publish_timeout);
             if let Some(n) = self.timing.max_ack_inflight {
@@ -119,9 +112,14 @@ impl ConnectionBuilder {
         // With retry the client connects in the background; without this wait the first
         // JetStream call would time out instead.
         let connected = match wait_for_connection {
-            Some(bound) if !self.events.wait_connected(&client, bound).await => Err(
-                Error::Connect(format!("not connected to NATS within {bound:?}").into()),
-            ),
+            Some(bound) if !self.events.wait_connected(&client, bound).await => {
+                Err(Error::ConnectFailed {
+                    url: super::connect::display_urls(&self.urls),
+                    kind: crate::error::ConnectFailure::TimedOut,
+                    source: format!("not connected within {bound:?} (retry_initial_connect)")
+                        .into(),
+                })
+            }
             _ => Ok(()),
         };
         let up = match connected {
@@ -146,9 +144,12 @@ impl ConnectionBuilder {
             .span
             .clone()
             .unwrap_or_else(|| tracing::info_span!("messaging", service = plan.service.as_str()));
-        for stream in plan.streams.values() {
+        super::connect::check_server(&client, &self.urls)?;
+        for stream in plan.streams.values().chain(&plan.dead_letter_streams) {
             let cfg = Plan::stream_config(&self.stream_defaults, &self.stream_configs, stream);
-            crate::stream::ensure(&js, stream, &cfg).await?;
+            crate::stream::ensure(&js, stream, &cfg)
+                .await
+                .map_err(|e| super::connect::explain_stream_error(e, &self.urls))?;
         }
         let instruments = self.metrics.instruments(plan.service.as_str());
         let otel = self.tracing(plan.service.as_str());
@@ -158,6 +159,13 @@ impl ConnectionBuilder {
             instruments
                 .dropped_notifications()
                 .map(|c| std::sync::Arc::new(move || c.inc()) as messaging_core::DropHook),
+        );
+        let micro = crate::micro::Registry::new(
+            &self.micro,
+            &plan.service,
+            request::queue_group(&plan.service),
+            &plan.requests,
+            &client,
         );
         let shared = Arc::new(Shared {
             service: plan.service.clone(),
@@ -174,6 +182,7 @@ impl ConnectionBuilder {
             loops: TaskTracker::new(),
             ephemerals: std::sync::Mutex::default(),
             closed: AtomicBool::new(false),
+            micro,
         });
         self.events.attach(&shared);
         let mut runtimes = Vec::with_capacity(plan.groups.len());
@@ -184,8 +193,10 @@ impl ConnectionBuilder {
             let stream_config =
                 Plan::stream_config(&self.stream_defaults, &self.stream_configs, &group.stream);
             tracing::info!(parent: &span, consumer = %label, stream = group.stream.as_str(), filters = ?group.filters, "started JetStream consumer");
+            let dedup = consumer::Dedup::prepare(&shared, &group, &label).await?;
             runtimes.push((
-                GroupRuntime::new(Arc::clone(&shared), group, stream_config, label),
+                GroupRuntime::new(Arc::clone(&shared), group, stream_config, label)
+                    .with_dedup(dedup),
                 consumer,
             ));
         }
@@ -195,6 +206,7 @@ impl ConnectionBuilder {
             tracing::info!(parent: &span, subject = %req.subject, "started request handler");
             subscriptions.push((Arc::new(req), sub));
         }
+        crate::micro::start(&shared, &span).await?;
         // Make sure the server has our subscriptions before callers are told we are up.
         shared
             .client

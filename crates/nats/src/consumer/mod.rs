@@ -1,6 +1,10 @@
 //! JetStream consumers: one pull consumer per group, a fetch loop, bounded concurrency.
 
 mod backlog;
+mod dead_letter;
+mod dedup;
+
+pub(crate) use dedup::Dedup;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -51,7 +55,13 @@ pub(crate) fn consumer_config(
         filter_subjects,
         ack_policy: AckPolicy::Explicit,
         deliver_policy: deliver,
-        max_deliver: group.options.get_max_deliver().unwrap_or_default(),
+        // A dead-lettering group counts deliveries itself, so a failed dead-letter publish
+        // can still be retried; the server would stop at its limit and drop it silently.
+        max_deliver: if group.dead_letter.is_some() {
+            -1
+        } else {
+            group.options.get_max_deliver().unwrap_or_default()
+        },
         ack_wait: ack_wait.unwrap_or_default(),
         inactive_threshold: if group.durable.is_none() {
             EPHEMERAL_INACTIVE
@@ -117,6 +127,8 @@ pub(crate) struct GroupRuntime {
     /// stream whose sequences started over.
     pub(crate) last_published: AtomicI64,
     pub(crate) backlog: Backlog,
+    /// The duplicate filter, when the group asked for one.
+    pub(crate) dedup: Option<Dedup>,
 }
 
 impl GroupRuntime {
@@ -134,7 +146,14 @@ impl GroupRuntime {
             last_sequence: AtomicU64::new(0),
             last_published: AtomicI64::new(0),
             backlog: Backlog::default(),
+            dedup: None,
         }
+    }
+
+    /// With this duplicate filter.
+    pub(crate) fn with_dedup(mut self, dedup: Option<Dedup>) -> Self {
+        self.dedup = dedup;
+        self
     }
 
     fn remember(&self, consumer: &PullConsumer) {
@@ -388,6 +407,29 @@ impl GroupRuntime {
         }
         let recorder = self.shared.metrics.consumer(&self.label, &key);
         recorder.received(delivered);
+        let id = info
+            .headers
+            .get_str(messaging_spec::CE_ID)
+            .map(str::to_owned);
+        let fresh = match (&self.dedup, &id) {
+            (Some(dedup), Some(id)) => match dedup.begin(id).await {
+                messaging_core::Check::Fresh => true,
+                check => {
+                    // Handled before: settle it as the handler did, without calling it
+                    // again. Being handled right now: look again once that is done.
+                    let kind = match check {
+                        messaging_core::Check::Handled => AckKind::Ack,
+                        _ => AckKind::Nak(Some(dedup::RUNNING_RETRY)),
+                    };
+                    if let Err(e) = msg.ack_with(kind).await {
+                        tracing::debug!(consumer = %self.label, routing_key = %key, error = %e, "settling a duplicate failed");
+                    }
+                    tracing::debug!(consumer = %self.label, routing_key = %key, id = %id, ?check, "duplicate not handled");
+                    return;
+                }
+            },
+            _ => false,
+        };
         let report = self.shared.observer.wants().then(|| info.clone());
         let (outcome, error) = match self.group.routes.route(&key) {
             None => (
@@ -419,8 +461,29 @@ impl GroupRuntime {
                 (outcome, error)
             }
         };
+        if let (true, Some(dedup), Some(id)) = (fresh, &self.dedup, &id) {
+            dedup.finish(id, outcome == Outcome::Handled).await;
+        }
         let backoff = self.group.options.get_backoff();
-        let action = messaging_core::decide(outcome, delivered, backoff);
+        let (action, error) = match &self.group.dead_letter {
+            None => (messaging_core::decide(outcome, delivered, backoff), error),
+            Some(target) => {
+                let max = self.group.options.get_max_deliver();
+                let action = messaging_core::decide_with_limit(outcome, delivered, backoff, max);
+                match (action, error) {
+                    (Settlement::Reject, Some(e)) => {
+                        let facts = Given {
+                            key: &key,
+                            outcome,
+                            sequence,
+                            delivered,
+                        };
+                        self.dead_letter(target, &msg, &facts, e, &recorder).await
+                    }
+                    (action, error) => (action, error),
+                }
+            }
+        };
         let kind = match action {
             Settlement::Ack => AckKind::Ack,
             Settlement::Retry(delay) => AckKind::Nak(delay),
@@ -449,4 +512,55 @@ impl GroupRuntime {
             }
         }
     }
+    /// Publishes a message given up on to the dead-letter stream, then it is terminated;
+    /// if that publish fails it is delivered again later, so nothing is dropped.
+    async fn dead_letter(
+        &self,
+        target: &messaging_core::DeadLetterTarget,
+        msg: &jetstream::Message,
+        given: &Given<'_>,
+        cause: messaging_core::Error,
+        recorder: &crate::metrics::ConsumerRecorder,
+    ) -> (Settlement, Option<messaging_core::Error>) {
+        let Some(reason) = messaging_core::DeadLetterReason::for_outcome(given.outcome) else {
+            return (Settlement::Reject, Some(cause));
+        };
+        let record = messaging_core::DeadLetterRecord::new(
+            reason,
+            &cause.to_string(),
+            msg.subject.as_str(),
+            self.group.stream.as_str(),
+            given.sequence,
+            &self.label,
+            self.shared.service.as_str(),
+            given.delivered,
+        );
+        match dead_letter::publish(&self.shared, target, msg, &record).await {
+            Ok(subject) => {
+                recorder.dead_lettered(reason);
+                let error = messaging_core::Error::DeadLettered {
+                    routing_key: given.key.to_owned(),
+                    subject,
+                    reason,
+                    source: Box::new(cause),
+                };
+                (Settlement::Reject, Some(error))
+            }
+            Err(e) => {
+                tracing::warn!(consumer = %self.label, routing_key = %given.key, error = %e, "dead-letter publish failed; the message will be delivered again");
+                (
+                    Settlement::Retry(Some(dead_letter::RETRY_AFTER_FAILED_PUBLISH)),
+                    Some(cause),
+                )
+            }
+        }
+    }
+}
+
+/// What a dispatch learned about one delivery, for the dead-letter record.
+struct Given<'a> {
+    key: &'a str,
+    outcome: Outcome,
+    sequence: u64,
+    delivered: i64,
 }

@@ -12,8 +12,9 @@ use super::{Prepared, PublishReceipt, Publisher};
 use crate::error::{Error, PublishFailure, Result};
 
 /// The longest wait between two publish attempts, however many are configured (unless
-/// the configured first delay is longer).
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+/// the configured first delay is longer). With the default 10 attempts from 100 ms, the
+/// waits add up to about 11 s: longer than a JetStream leader election.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
 
 impl Publisher {
     /// Hands one attempt to the client. With `max_ack_inflight` acks outstanding,
@@ -144,9 +145,20 @@ impl IntoFuture for PendingAck {
             let timing = &publisher.shared.timing;
             let mut attempt = 1u32;
             let mut pending = *first;
+            // Deadlines and retry waits count from when an attempt was sent, not from when
+            // the caller awaits it: acks of a window that died together time out together,
+            // and a retry of a long-failed attempt goes out at once, so retries of a
+            // window never queue behind the one being awaited.
+            let mut sent_at = tokio::time::Instant::from_std(prepared.started);
             loop {
                 let result = match pending {
-                    Ok(fut) => fut.await,
+                    Ok(fut) => {
+                        let deadline = sent_at + timing.publish_timeout;
+                        match tokio::time::timeout_at(deadline, fut.into_future()).await {
+                            Ok(r) => r,
+                            Err(_) => Err(PublishError::new(PublishErrorKind::TimedOut)),
+                        }
+                    }
                     Err(e) => Err(e),
                 };
                 match result {
@@ -159,12 +171,17 @@ impl IntoFuture for PendingAck {
                     }
                     Err(e) if retryable(e.kind()) && attempt < timing.publish_attempts => {
                         let delay = retry_delay(timing.publish_retry_delay, attempt);
-                        tracing::warn!(subject = %prepared.subject, id = %prepared.headers.id(), attempt, error = %e, "publish not acknowledged; retrying with the same id");
-                        tokio::time::sleep(delay).await;
+                        // Per attempt at debug: an outage retries a whole window at once.
+                        tracing::debug!(subject = %prepared.subject, id = %prepared.headers.id(), attempt, error = %e, "publish not acknowledged; retrying with the same id");
+                        tokio::time::sleep_until(sent_at + delay).await;
                         attempt += 1;
+                        sent_at = tokio::time::Instant::now();
                         pending = publisher.send_attempt(&prepared).await;
                     }
-                    Err(e) => return Err(publisher.failed(*prepared, attempt, e)),
+                    Err(e) => {
+                        tracing::warn!(subject = %prepared.subject, id = %prepared.headers.id(), attempts = attempt, error = %e, "publish failed");
+                        return Err(publisher.failed(*prepared, attempt, e));
+                    }
                 }
             }
         })
@@ -192,10 +209,13 @@ mod tests {
         assert_eq!(retry_delay(base, 2), Duration::from_millis(200));
         assert_eq!(retry_delay(base, 3), Duration::from_millis(400));
         assert_eq!(retry_delay(base, 40), MAX_RETRY_DELAY);
+        // The default schedule (10 attempts from 100 ms) waits about 11 s in all.
+        let total: Duration = (1..10).map(|a| retry_delay(base, a)).sum();
+        assert_eq!(total, Duration::from_millis(11_100));
         assert_eq!(retry_delay(base, u32::MAX), MAX_RETRY_DELAY);
         assert_eq!(retry_delay(Duration::MAX, 40), Duration::MAX);
         // A first delay above the cap is kept as configured, and not doubled.
-        let long = Duration::from_secs(8);
+        let long = Duration::from_secs(3);
         assert_eq!(retry_delay(long, 1), long);
         assert_eq!(retry_delay(long, 2), long);
         assert_eq!(retry_delay(Duration::ZERO, 40), Duration::ZERO);

@@ -443,8 +443,12 @@ async fn retry_initial_connect_gives_up_after_the_connection_timeout() -> TestRe
     )
     .await;
     match result {
-        Err(messaging_nats::Error::Connect(_)) => {}
-        other => panic!("expected Error::Connect, got {other:?}"),
+        Err(messaging_nats::Error::ConnectFailed {
+            kind: messaging_nats::ConnectFailure::TimedOut,
+            url,
+            ..
+        }) => assert_eq!(url, server.client_url()),
+        other => panic!("expected Error::ConnectFailed(TimedOut), got {other:?}"),
     }
     assert!(started.elapsed() >= Duration::from_millis(500));
     Ok(())

@@ -2,11 +2,15 @@
 
 mod axum_example;
 mod consumer_runtime;
+mod dead_letters;
+mod dedup;
 mod failures;
 mod lifecycle;
+mod micro;
 mod observability;
 mod patterns;
 mod publishing;
+mod readme_example;
 mod support;
 mod topology_fixture;
 mod wire;

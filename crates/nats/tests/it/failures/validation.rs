@@ -18,8 +18,8 @@ async fn failed_start_unregisters_its_metrics() -> TestResult {
         .start()
         .await;
     match result {
-        Err(Error::Connect(_)) => {}
-        other => panic!("expected Error::Connect, got {other:?}"),
+        Err(Error::ConnectFailed { .. }) => {}
+        other => panic!("expected Error::ConnectFailed, got {other:?}"),
     }
     let server = support::server();
     let conn = support::start(

@@ -1,0 +1,183 @@
+//! `messaging asyncapi FILE... [--out DIR]`: AsyncAPI 3.0 documents of the topologies.
+//!
+//! Without `--out` the one document goes to stdout: a service's for one file, the fleet's for
+//! several. With `--out`, every service's own document is written too, since code
+//! generators and contract tests want one application per document, while the fleet
+//! document shows how the services meet on shared channels.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use messaging_spec::{AsyncApi, Topology};
+use serde_json::Value;
+
+use crate::cmd::cross_validate;
+use crate::error::CliError;
+use crate::input::Input;
+use crate::output::Outcome;
+use crate::rules::Rules;
+
+/// The file name of the fleet document in `--out`.
+const FLEET_FILE: &str = "fleet.asyncapi.json";
+
+/// What the command was asked for besides the files.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Options {
+    /// Write the documents into this directory instead of printing one.
+    pub(crate) out: Option<PathBuf>,
+    /// A JSON object mapping message types (or routing keys) to payload JSON Schemas.
+    pub(crate) schemas: Option<PathBuf>,
+    /// `info.title` of the printed (or fleet) document.
+    pub(crate) title: Option<String>,
+    /// `info.version` of every document.
+    pub(crate) api_version: Option<String>,
+}
+
+/// Reads `files`, validates them together under `rules` unless `rules` is `None`, and
+/// exports them.
+pub(crate) fn run(
+    files: Vec<PathBuf>,
+    rules: Option<Rules>,
+    options: &Options,
+    verbose: bool,
+) -> Outcome {
+    let topologies = match cross_validate::load_checked(files, rules) {
+        Ok(t) => t,
+        Err(outcome) => return outcome,
+    };
+    let result = builder(options).and_then(|base| match &options.out {
+        None => export(&with_title(base, options), &topologies).map(Outcome::Document),
+        Some(dir) => write_all(dir, base, options, &topologies).map(|written| Outcome::Valid {
+            details: verbose.then(|| format!("wrote {}", written.join(", "))),
+        }),
+    });
+    result.unwrap_or_else(Outcome::from)
+}
+
+fn builder(options: &Options) -> Result<AsyncApi, CliError> {
+    let mut base = AsyncApi::new();
+    if let Some(version) = &options.api_version {
+        base = base.version(version.clone());
+    }
+    if let Some(path) = &options.schemas {
+        for (name, schema) in read_schemas(path)? {
+            base = base.schema(name, schema);
+        }
+    }
+    Ok(base)
+}
+
+fn with_title(base: AsyncApi, options: &Options) -> AsyncApi {
+    match &options.title {
+        Some(title) => base.title(title.clone()),
+        None => base,
+    }
+}
+
+fn read_schemas(path: &Path) -> Result<serde_json::Map<String, Value>, CliError> {
+    let input = Input::File(path.to_owned());
+    let bytes = std::fs::read(path).map_err(|source| CliError::Read {
+        input: input.clone(),
+        source,
+    })?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(CliError::Schemas {
+            path: path.to_owned(),
+        }),
+        Err(source) => Err(CliError::Parse { input, source }),
+    }
+}
+
+fn export(builder: &AsyncApi, topologies: &[Topology]) -> Result<Value, CliError> {
+    builder
+        .document(topologies)
+        .map_err(|source| CliError::Export { source })
+}
+
+/// Writes `<service>.asyncapi.json` per topology, and the fleet document when there are
+/// several; returns the paths written.
+fn write_all(
+    dir: &Path,
+    base: AsyncApi,
+    options: &Options,
+    topologies: &[Topology],
+) -> Result<Vec<String>, CliError> {
+    let mut files = Vec::new();
+    let mut names = BTreeSet::new();
+    for t in topologies {
+        let file = format!("{}.asyncapi.json", file_stem(&t.service_name));
+        // A second topology of the same service would silently overwrite the first.
+        if !names.insert(file.clone()) {
+            return Err(CliError::DuplicateOutput { file });
+        }
+        let builder = match (&options.title, topologies) {
+            (Some(title), [_]) => base.clone().title(title.clone()),
+            _ => base.clone(),
+        };
+        files.push((file, export(&builder, std::slice::from_ref(t))?));
+    }
+    if topologies.len() > 1 {
+        if names.contains(FLEET_FILE) {
+            return Err(CliError::DuplicateOutput {
+                file: FLEET_FILE.to_owned(),
+            });
+        }
+        files.push((
+            FLEET_FILE.to_owned(),
+            export(&with_title(base, options), topologies)?,
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(|source| CliError::Write {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut written = Vec::with_capacity(files.len());
+    for (file, doc) in files {
+        let path = dir.join(file);
+        let mut text = serde_json::to_string_pretty(&doc).map_err(|source| CliError::Write {
+            path: path.clone(),
+            source: source.into(),
+        })?;
+        text.push('\n');
+        std::fs::write(&path, text).map_err(|source| CliError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        // stderr, like `visualize --html`, so stdout stays the outcome.
+        eprintln!("wrote {}", path.display());
+        written.push(path.display().to_string());
+    }
+    Ok(written)
+}
+
+/// Service names come from input files, so only `[A-Za-z0-9._-]` reaches a file name.
+fn file_stem(service: &str) -> String {
+    let stem: String = service
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match stem.trim_start_matches('.') {
+        "" => "_".to_owned(),
+        s => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_stems_stay_inside_the_directory() {
+        assert_eq!(file_stem("orders"), "orders");
+        assert_eq!(file_stem("../etc/passwd"), "_etc_passwd");
+        assert_eq!(file_stem(".."), "_");
+        assert_eq!(file_stem("a b"), "a_b");
+    }
+}

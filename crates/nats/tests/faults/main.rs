@@ -1,0 +1,21 @@
+//! The fault suite: real nats-servers killed and restarted under load. Every test tracks
+//! each acknowledged event by its `ce-id` and asserts that none is missing from what the
+//! handlers saw; it prints `acked / delivered / duplicates / lost` so the figures can be
+//! read in CI output (`cargo test -p messaging-nats --test faults -- --nocapture`).
+
+#[path = "../it/support.rs"]
+mod support;
+
+/// The fault tests measure recovery times, so they run one at a time: a test holds this
+/// for its whole run.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits for the other fault tests to finish.
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().await
+}
+
+mod cluster;
+mod restarts;
+mod slow;
+mod tally;
