@@ -6,6 +6,7 @@
 //! against it. Where a broker cannot do something, the scenario asserts the documented
 //! refusal instead of skipping.
 
+mod dead_letters;
 mod harness;
 pub mod scenarios;
 mod wait;

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::harness::{Harness, Started};
 use crate::wait::Inbox;
 
+pub use crate::dead_letters::dead_letter_exhausted;
+
 /// The event every scenario publishes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
@@ -37,13 +39,13 @@ pub struct Receipt {
 }
 
 /// A fresh token, so services, keys and queues of one run never meet another's.
-fn token() -> String {
+pub(crate) fn token() -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
     format!("t{}", &id[..10])
 }
 
 /// A handler that reports `(routing key, order id)`.
-fn recorder(
+pub(crate) fn recorder(
     inbox: &Inbox<(String, u64)>,
 ) -> impl Fn(ConsumableEvent<Order>) -> std::future::Ready<Result<(), HandlerError>>
 + Send
@@ -57,26 +59,30 @@ fn recorder(
     }
 }
 
-async fn start<H: Harness>(h: &H, service: &str, setups: Vec<Setup>) -> Started<H::Conn> {
+pub(crate) async fn start<H: Harness>(
+    h: &H,
+    service: &str,
+    setups: Vec<Setup>,
+) -> Started<H::Conn> {
     match h.start(service, setups).await {
         Ok(s) => s,
         Err(e) => panic!("[{}] starting {service}: {e}", h.name()),
     }
 }
 
-async fn publish<P: EventPublisher>(name: &str, p: &P, key: &str, id: u64) {
+pub(crate) async fn publish<P: EventPublisher>(name: &str, p: &P, key: &str, id: u64) {
     if let Err(e) = p.publish_event(key, &Order { id }).await {
         panic!("[{name}] publishing {key} #{id}: {e}");
     }
 }
 
-async fn close<H: Harness>(h: &H, s: Started<H::Conn>) {
+pub(crate) async fn close<H: Harness>(h: &H, s: Started<H::Conn>) {
     if let Err(e) = h.close(s.conn).await {
         panic!("[{}] close: {e}", h.name());
     }
 }
 
-fn events<H: Harness>(h: &H, s: &Started<H::Conn>) -> H::Events {
+pub(crate) fn events<H: Harness>(h: &H, s: &Started<H::Conn>) -> H::Events {
     h.events(&s.conn)
         .unwrap_or_else(|e| panic!("[{}] event publisher: {e}", h.name()))
 }

@@ -7,7 +7,7 @@ macro_rules! scenarios {
         scenarios!(@each $harness;
             publish_then_consume, fan_out, wildcards, grouped_keys, transient, request_reply,
             remote_error, decode_failure, handler_retry, panics, close_with_work_in_flight,
-            queue_publish, wildcard_requests);
+            queue_publish, wildcard_requests, dead_letter_exhausted);
     };
     (@each $harness:expr; $($name:ident),*) => {
         $(
