@@ -29,7 +29,10 @@ pub enum PublishFailure {
     /// `max_ack_inflight` acks were outstanding for all of `publish_timeout`: await the
     /// pending acks before sending more.
     Backpressure,
-    /// Anything else (connection closed, payload too large, server error…).
+    /// The message (body and headers) is larger than the server's `max_payload` (1 MiB by
+    /// default); not retried.
+    TooLarge,
+    /// Anything else (connection closed, server error…).
     Other,
 }
 
@@ -43,6 +46,7 @@ impl std::fmt::Display for PublishFailure {
             Self::Backpressure => {
                 "every max_ack_inflight slot stayed taken; await pending acks before sending more"
             }
+            Self::TooLarge => "the message is larger than the server's max_payload",
             Self::Other => "the server or connection refused it",
         })
     }

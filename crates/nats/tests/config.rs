@@ -31,15 +31,20 @@ fn config_error<T: std::fmt::Debug>(r: Result<T>) -> (Option<String>, String, St
 }
 
 /// Runs `f` in a jail (one at a time; the environment is restored afterwards), without
-/// any `MESSAGING_*`, `NATS_URL` or `NATS_CREDS` from the outside. The environment is
+/// any `MESSAGING_NATS_*`, `NATS_URL` or `NATS_CREDS` from the outside. The environment is
 /// cleared only when there are such variables: clearing it also removes `PATH`, which
 /// the round trip test needs at the same time to find nats-server.
 #[allow(clippy::result_large_err)] // the closure type is figment's
 fn jailed(f: impl FnOnce(&mut Jail) -> Result<(), Box<dyn std::error::Error>>) {
     Jail::expect_with(|jail| {
-        let ours = |k: &str| k.starts_with("MESSAGING_") || k == "NATS_URL" || k == "NATS_CREDS";
+        let ours =
+            |k: &str| k.starts_with("MESSAGING_NATS_") || k == "NATS_URL" || k == "NATS_CREDS";
         if std::env::vars_os().any(|(k, _)| k.to_str().is_some_and(ours)) {
+            // The environment is the process's: keep PATH for the tests that start a
+            // nats-server meanwhile.
+            let path = std::env::var("PATH").unwrap_or_default();
             jail.clear_env();
+            jail.set_env("PATH", path);
         }
         f(jail).map_err(|e| figment::Error::from(e.to_string()))
     });
@@ -190,9 +195,9 @@ fn env_beats_file_beats_defaults() {
             max_bytes = 100
             "#,
         )?;
-        jail.set_env("MESSAGING_REQUEST_TIMEOUT", "10s");
-        jail.set_env("MESSAGING_STREAMS__EVENTS__MAX_AGE", "24h");
-        jail.set_env("MESSAGING_CONSUMER_DEFAULTS__BACKOFF", "1s, 2s");
+        jail.set_env("MESSAGING_NATS_REQUEST_TIMEOUT", "10s");
+        jail.set_env("MESSAGING_NATS_STREAMS__EVENTS__MAX_AGE", "24h");
+        jail.set_env("MESSAGING_NATS_CONSUMER_DEFAULTS__BACKOFF", "1s, 2s");
         let cfg = Config::load(Some(Path::new("svc.toml")))?;
         assert_eq!(cfg.request_timeout, Some(10 * SECOND), "env wins");
         assert_eq!(cfg.publish_timeout, Some(3 * SECOND), "file over default");
@@ -226,13 +231,16 @@ fn nats_url_is_a_comma_separated_list_and_messaging_urls_wins() {
             cfg.creds_file.as_deref(),
             Some(Path::new("/run/secrets/svc.creds"))
         );
-        jail.set_env("MESSAGING_URLS", "nats://c:4222");
+        jail.set_env("MESSAGING_NATS_URLS", "nats://c:4222");
         assert_eq!(Config::from_env()?.urls, ["nats://c:4222"]);
         // A file's URLs lose to NATS_URL.
         jail.create_file("svc.toml", r#"urls = ["nats://file:4222"]"#)?;
-        jail.set_env("MESSAGING_URLS", "");
+        jail.set_env("MESSAGING_NATS_URLS", "");
         let cfg = Config::load(Some(Path::new("svc.toml")))?;
-        assert!(cfg.urls.is_empty(), "MESSAGING_URLS set empty: {cfg:?}");
+        assert!(
+            cfg.urls.is_empty(),
+            "MESSAGING_NATS_URLS set empty: {cfg:?}"
+        );
         Ok(())
     });
 }
@@ -240,11 +248,11 @@ fn nats_url_is_a_comma_separated_list_and_messaging_urls_wins() {
 #[test]
 fn numeric_secrets_from_env_stay_strings() {
     jailed(|jail| {
-        jail.set_env("MESSAGING_USER", "42");
-        jail.set_env("MESSAGING_PASSWORD", "123456");
-        jail.set_env("MESSAGING_REQUIRE_TLS", "true");
-        jail.set_env("MESSAGING_MAX_ACK_INFLIGHT", "16");
-        jail.set_env("MESSAGING_TOKEN", "\"[quoted\"");
+        jail.set_env("MESSAGING_NATS_USER", "42");
+        jail.set_env("MESSAGING_NATS_PASSWORD", "123456");
+        jail.set_env("MESSAGING_NATS_REQUIRE_TLS", "true");
+        jail.set_env("MESSAGING_NATS_MAX_ACK_INFLIGHT", "16");
+        jail.set_env("MESSAGING_NATS_TOKEN", "\"[quoted\"");
         let cfg = Config::from_env()?;
         assert_eq!(cfg.user.as_deref(), Some("42"));
         assert_eq!(cfg.password.as_deref(), Some("123456"));
@@ -259,20 +267,23 @@ fn numeric_secrets_from_env_stay_strings() {
 fn a_bad_env_value_names_the_variable() {
     jailed(|jail| {
         jail.create_file("svc.toml", r#"request_timeout = "20s""#)?;
-        jail.set_env("MESSAGING_REQUEST_TIMEOUT", "ten");
+        jail.set_env("MESSAGING_NATS_REQUEST_TIMEOUT", "ten");
         let (key, source, shown) = config_error(Config::load(Some(Path::new("svc.toml"))));
         assert_eq!(key.as_deref(), Some("request_timeout"));
-        assert_eq!(source, "environment variable MESSAGING_REQUEST_TIMEOUT");
+        assert_eq!(
+            source,
+            "environment variable MESSAGING_NATS_REQUEST_TIMEOUT"
+        );
         assert!(shown.contains("\"ten\""), "{shown}");
         println!("{shown}");
 
-        jail.set_env("MESSAGING_REQUEST_TIMEOUT", "10s");
-        jail.set_env("MESSAGING_STREAMS__EVENTS__MAX_AGE", "forever");
+        jail.set_env("MESSAGING_NATS_REQUEST_TIMEOUT", "10s");
+        jail.set_env("MESSAGING_NATS_STREAMS__EVENTS__MAX_AGE", "forever");
         let (key, source, _) = config_error(Config::from_env());
         assert_eq!(key.as_deref(), Some("streams.events.max_age"));
         assert_eq!(
             source,
-            "environment variable MESSAGING_STREAMS__EVENTS__MAX_AGE"
+            "environment variable MESSAGING_NATS_STREAMS__EVENTS__MAX_AGE"
         );
         Ok(())
     });
@@ -308,12 +319,12 @@ fn unknown_keys_are_rejected_by_name() {
 
         // From the environment, with a valid file under it.
         jail.create_file("svc.toml", "[streams.events]\nmax_age = \"1s\"\n")?;
-        jail.set_env("MESSAGING_STREAMS__EVENTS__REPLICAZ", "3");
+        jail.set_env("MESSAGING_NATS_STREAMS__EVENTS__REPLICAZ", "3");
         let (key, source, _) = config_error(Config::load(Some(Path::new("svc.toml"))));
         assert_eq!(key.as_deref(), Some("streams.events.replicaz"));
         assert_eq!(
             source,
-            "environment variable MESSAGING_STREAMS__EVENTS__REPLICAZ"
+            "environment variable MESSAGING_NATS_STREAMS__EVENTS__REPLICAZ"
         );
         Ok(())
     });
@@ -365,10 +376,13 @@ fn values_the_builder_refuses_are_refused_with_their_key() {
 #[test]
 fn a_refused_env_value_names_the_variable() {
     jailed(|jail| {
-        jail.set_env("MESSAGING_PUBLISH_ATTEMPTS", "0");
+        jail.set_env("MESSAGING_NATS_PUBLISH_ATTEMPTS", "0");
         let (key, source, shown) = config_error(Config::from_env());
         assert_eq!(key.as_deref(), Some("publish_attempts"));
-        assert_eq!(source, "environment variable MESSAGING_PUBLISH_ATTEMPTS");
+        assert_eq!(
+            source,
+            "environment variable MESSAGING_NATS_PUBLISH_ATTEMPTS"
+        );
         println!("{shown}");
         Ok(())
     });

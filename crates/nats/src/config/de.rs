@@ -1,5 +1,5 @@
 //! Serde helpers of [`Config`](super::Config): lenient strings (an environment variable
-//! `MESSAGING_PASSWORD=123456` arrives as a number), URL lists, humantime durations, and
+//! `MESSAGING_NATS_PASSWORD=123456` arrives as a number), URL lists, humantime durations, and
 //! the mapping of the `[stream_defaults]` / `[streams.*]` and `[consumer_defaults]` tables
 //! onto [`StreamConfig`] and [`ConsumerOptions`].
 

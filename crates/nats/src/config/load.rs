@@ -1,5 +1,5 @@
 //! Layering (defaults, then a TOML file, then `NATS_URL` / `NATS_CREDS`, then
-//! `MESSAGING_*`) with figment, and the mapping of figment's errors onto
+//! `MESSAGING_NATS_*`) with figment, and the mapping of figment's errors onto
 //! [`Error::Config`].
 
 use std::path::Path;
@@ -62,7 +62,7 @@ fn nats_env() -> [impl Provider; 2] {
     [one(NATS_URL, "urls"), one(NATS_CREDS, "creds_file")]
 }
 
-/// `MESSAGING_*`, with `__` between nested keys.
+/// `MESSAGING_NATS_*`, with `__` between nested keys.
 fn messaging_env() -> impl Provider {
     Labeled {
         inner: Env::prefixed(ENV_PREFIX).split("__"),
@@ -78,8 +78,8 @@ fn messaging_env() -> impl Provider {
 impl Config {
     /// Loads the configuration: the defaults, overridden by the TOML file at `path` (when
     /// given; it must exist), overridden by the environment: `NATS_URL` and `NATS_CREDS`,
-    /// then `MESSAGING_*` variables (`MESSAGING_REQUEST_TIMEOUT=10s`,
-    /// `MESSAGING_STREAMS__EVENTS__MAX_AGE=24h`; `__` separates nested keys).
+    /// then `MESSAGING_NATS_*` variables (`MESSAGING_NATS_REQUEST_TIMEOUT=10s`,
+    /// `MESSAGING_NATS_STREAMS__EVENTS__MAX_AGE=24h`; `__` separates nested keys).
     ///
     /// # Errors
     /// [`Error::Config`] for the first problem: a file that cannot be read or parsed, an
@@ -112,7 +112,7 @@ impl Config {
         extract(&Figment::new().merge(toml_str(toml)))
     }
 
-    /// The environment (`NATS_URL`, `NATS_CREDS`, then `MESSAGING_*`) over the defaults.
+    /// The environment (`NATS_URL`, `NATS_CREDS`, then `MESSAGING_NATS_*`) over the defaults.
     ///
     /// # Errors
     /// As [`load`](Self::load).

@@ -16,8 +16,8 @@ mod de;
 mod load;
 
 /// The prefix of the environment variables read by [`Config::load`] and
-/// [`Config::from_env`]; `__` separates nested keys (`MESSAGING_STREAMS__EVENTS__MAX_AGE`).
-pub const ENV_PREFIX: &str = "MESSAGING_";
+/// [`Config::from_env`]; `__` separates nested keys (`MESSAGING_NATS_STREAMS__EVENTS__MAX_AGE`).
+pub const ENV_PREFIX: &str = "MESSAGING_NATS_";
 
 /// The connection settings that are data, not code: where to connect, credentials, TLS,
 /// timings, stream limits and consumer defaults. Registrations, handlers, notification

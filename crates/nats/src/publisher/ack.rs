@@ -60,6 +60,7 @@ fn failure(kind: PublishErrorKind) -> PublishFailure {
         PublishErrorKind::TimedOut => PublishFailure::TimedOut,
         PublishErrorKind::StreamNotFound => PublishFailure::NoStream,
         PublishErrorKind::MaxAckPending => PublishFailure::Backpressure,
+        PublishErrorKind::MaxPayloadExceeded => PublishFailure::TooLarge,
         _ => PublishFailure::Other,
     }
 }
@@ -231,11 +232,16 @@ mod tests {
                 PublishFailure::Backpressure,
             ),
             (PublishErrorKind::BrokenPipe, PublishFailure::Other),
+            (
+                PublishErrorKind::MaxPayloadExceeded,
+                PublishFailure::TooLarge,
+            ),
             (PublishErrorKind::Other, PublishFailure::Other),
         ];
         for (kind, expected) in cases {
             assert_eq!(failure(kind), expected, "{kind:?}");
         }
         assert!(!retryable(PublishErrorKind::MaxAckPending));
+        assert!(!retryable(PublishErrorKind::MaxPayloadExceeded));
     }
 }

@@ -104,6 +104,31 @@ async fn publishing_to_a_deleted_stream_fails_with_no_stream() -> TestResult {
     Ok(())
 }
 
+#[tokio::test]
+async fn an_oversized_event_fails_at_once_with_too_large() -> TestResult {
+    let server = server();
+    let conn = start(builder(&server, "auditor").stream_publisher("audit")).await;
+    let audit = conn.stream_publisher("audit")?;
+    // Over nats-server's default max_payload of 1 MiB.
+    let body = json!({"blob": "x".repeat(1_100_000)});
+    let started = Instant::now();
+    let result = bounded(audit.publish("Audit.Entry", &body).into_future()).await;
+    assert_eq!(
+        publish_error(result),
+        ("audit.Audit.Entry".to_owned(), 1, PublishFailure::TooLarge)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "not retried, no hang"
+    );
+    // Nothing was stored, and the publisher still works.
+    let receipt = audit
+        .publish("Audit.Entry", &json!({"small": true}))
+        .await?;
+    assert_eq!(receipt.sequence, Some(1));
+    Ok(())
+}
+
 /// With no stream but a plain subscriber on the subject, every attempt is delivered and
 /// none is acked: the retries must resend the very same message.
 #[tokio::test]

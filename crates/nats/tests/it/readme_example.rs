@@ -1,5 +1,5 @@
-//! The README's first example is `examples/taste.rs`, word for word, and it prints its
-//! event on a fresh server, and again on a second run against the same server.
+//! The README's examples are `examples/taste.rs` and `examples/service.rs`, word for word,
+//! and the first prints its event on a fresh server, and again on a second run.
 
 #[allow(dead_code)] // `main` is the example's own entry point
 #[path = "../../examples/taste.rs"]
@@ -7,24 +7,35 @@ mod taste;
 
 use crate::support::{self, TestResult};
 
-#[test]
-fn the_readme_shows_the_example_as_it_is() -> TestResult {
+/// The first Rust block under `heading` in the README.
+fn readme_block(heading: &str) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))?;
-    let example =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/taste.rs"))?;
     let section = readme
-        .split("## A taste")
+        .split(heading)
         .nth(1)
-        .ok_or("README has no \"A taste\" section")?;
+        .ok_or_else(|| format!("README has no {heading:?} section"))?;
     let block = section
         .split("```rust\n")
         .nth(1)
         .and_then(|rest| rest.split("```").next())
-        .ok_or("no rust block under \"A taste\"")?;
-    assert_eq!(
-        block, example,
-        "README's example differs from examples/taste.rs"
-    );
+        .ok_or_else(|| format!("no rust block under {heading:?}"))?;
+    Ok(block.to_owned())
+}
+
+#[test]
+fn the_readme_shows_the_examples_as_they_are() -> TestResult {
+    for (heading, file) in [
+        ("## A taste", "taste.rs"),
+        ("## Use it in your service", "service.rs"),
+    ] {
+        let path = format!("{}/examples/{file}", env!("CARGO_MANIFEST_DIR"));
+        let example = std::fs::read_to_string(path)?;
+        assert_eq!(
+            readme_block(heading)?,
+            example,
+            "README's {heading:?} differs from examples/{file}"
+        );
+    }
     Ok(())
 }
 
