@@ -11,6 +11,14 @@ use messaging_spec::{ConsumableEvent, HandlerError};
 use messaging_testkit::RabbitServer;
 use serde_json::{Value, json};
 
+/// Prints past the test harness's capture, so the figures show in CI output.
+macro_rules! figures {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 #[derive(Default)]
@@ -114,7 +122,7 @@ async fn a_broker_kill_loses_no_confirmed_event() -> TestResult {
                 .count(),
         )
     });
-    println!(
+    figures!(
         "AMQP broker kill during windowed publish: acked {acked} / delivered {} / duplicates {duplicates} / lost {lost} (failed publishes {failed})",
         acked - lost
     );

@@ -76,6 +76,8 @@ fn every_key_is_read_from_toml() -> Result<()> {
         shutdown_timeout = "1h 30m"
         max_ack_inflight = 64
         health_check_interval = "2s"
+        micro_service = false
+        service_version = "1.4.2"
         jetstream_domain = "hub"
         jetstream_api_prefix = "$JS.x.API"
         "#,
@@ -95,6 +97,8 @@ fn every_key_is_read_from_toml() -> Result<()> {
     assert_eq!(cfg.shutdown_timeout, Some(90 * 60 * SECOND));
     assert_eq!(cfg.publish_attempts, Some(4));
     assert_eq!(cfg.jetstream_api_prefix.as_deref(), Some("$JS.x.API"));
+    assert_eq!(cfg.micro_service, Some(false));
+    assert_eq!(cfg.service_version.as_deref(), Some("1.4.2"));
     // The builder takes all of it.
     Connection::builder("orders")
         .config(&cfg)
@@ -339,6 +343,7 @@ fn values_the_builder_refuses_are_refused_with_their_key() {
         ("max_ack_inflight = 0", "max_ack_inflight"),
         ("shutdown_timeout = \"0s\"", "shutdown_timeout"),
         ("health_check_interval = \"1ms\"", "health_check_interval"),
+        ("service_version = \"v1\"", "service_version"),
         (
             "[consumer_defaults]\nmax_deliver = 0",
             "consumer_defaults.max_deliver",

@@ -87,6 +87,11 @@ impl Config {
             max_ack_inflight,
             health_check_interval
         );
+        if let Some(v) = &self.service_version {
+            probe.service_version = Some(v.clone());
+            one("service_version", probe.clone())?;
+            probe.service_version = None;
+        }
         for name in self.streams.keys() {
             StreamName::from_exchange(name.as_str())
                 .map_err(|e| fail(&format!("streams.{name}"), e.to_string()))?;

@@ -134,6 +134,11 @@ pub struct Config {
     /// 10 ms and 1 h.
     #[serde(with = "humantime_serde")]
     pub health_check_interval: Option<Duration>,
+    /// Register the request handlers as a NATS service (`$SRV.*`). Unset: on.
+    pub micro_service: Option<bool>,
+    /// The version that NATS service reports; semver. Unset: `0.0.0`.
+    #[serde(deserialize_with = "de::opt_string")]
+    pub service_version: Option<String>,
     /// JetStream domain (leaf nodes, hubs); wins over the API prefix.
     #[serde(deserialize_with = "de::opt_string")]
     pub jetstream_domain: Option<String>,
@@ -183,6 +188,8 @@ impl std::fmt::Debug for Config {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("max_ack_inflight", &self.max_ack_inflight)
             .field("health_check_interval", &self.health_check_interval)
+            .field("micro_service", &self.micro_service)
+            .field("service_version", &self.service_version)
             .field("jetstream_domain", &self.jetstream_domain)
             .field("jetstream_api_prefix", &self.jetstream_api_prefix)
             .field("stream_defaults", &self.stream_defaults)
@@ -254,6 +261,12 @@ impl Config {
         }
         if let Some(n) = self.max_ack_inflight {
             b = b.max_ack_inflight(n);
+        }
+        if let Some(on) = self.micro_service {
+            b = b.micro_service(on);
+        }
+        if let Some(v) = &self.service_version {
+            b = b.service_version(v);
         }
         if let Some(d) = self.health_check_interval {
             b = b.health_check_interval(d);

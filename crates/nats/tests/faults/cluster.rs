@@ -138,7 +138,7 @@ async fn f4_killing_the_stream_leader_loses_nothing_and_publishing_keeps_its_sch
         .last()
         .map_or(Duration::ZERO, |(at, _)| at.duration_since(killed_at));
     let worst = late.iter().map(|(_, by)| *by).max().unwrap_or_default();
-    println!(
+    figures!(
         "F4 leader {leader} killed; {new_leader} elected after {elected_after:?}; publishing back on schedule {back_on_schedule:?} after the kill (worst lateness {worst:?}); failed publishes {}",
         f.failed
     );
@@ -161,7 +161,7 @@ async fn f4_killing_the_stream_leader_loses_nothing_and_publishing_keeps_its_sch
         }
     })
     .await?;
-    println!("F4 node {leader} back and current: {caught_up} messages replicated");
+    figures!("F4 node {leader} back and current: {caught_up} messages replicated");
     assert_eq!(f.lost, 0, "{f:?}");
     assert_eq!(f.failed, 0, "{f:?}");
     assert_eq!(f.acked, N, "{f:?}");

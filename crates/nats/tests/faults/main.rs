@@ -3,6 +3,15 @@
 //! handlers saw; it prints `acked / delivered / duplicates / lost` so the figures can be
 //! read in CI output (`cargo test -p messaging-nats --test faults -- --nocapture`).
 
+/// Prints a figures line where CI shows it: straight to stdout, past the test harness's
+/// capture of `println!`, so passing tests show their figures too.
+macro_rules! figures {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 #[path = "../it/support.rs"]
 mod support;
 

@@ -100,7 +100,7 @@ async fn f1_kill_while_a_windowed_publisher_sends() -> TestResult {
     crash(&mut server)?;
     let crashed = std::time::Instant::now();
     tokio::time::timeout(Duration::from_secs(120), publishing).await??;
-    println!(
+    figures!(
         "F1 publishing finished {:?} after the kill",
         crashed.elapsed()
     );
@@ -230,7 +230,7 @@ async fn f3_idle_durable_and_ephemeral_consumers_survive_a_restart() -> TestResu
         tokio::time::timeout(within, transient.recv()).await?,
         Some(json!({"n": 2}))
     );
-    println!("F3 idle consumers across a restart: durable and ephemeral each delivered 1 / lost 0");
+    figures!("F3 idle consumers across a restart: durable and ephemeral each delivered 1 / lost 0");
     ledger.close().await?;
     shop.close().await?;
     Ok(())

@@ -126,7 +126,7 @@ async fn f7_a_slow_consumer_under_a_flood_holds_only_its_prefetch() -> TestResul
     let f = tally
         .settle("F7 slow consumer under a 20 000-event flood")
         .await;
-    println!(
+    figures!(
         "F7 bound: at most {max_held} messages held by the consumer (prefetch {PREFETCH} + 1 in the handler), stream backlog peaked at {max_backlog}"
     );
     assert_eq!(f.lost, 0, "{f:?}");

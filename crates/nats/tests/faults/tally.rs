@@ -85,9 +85,13 @@ impl Tally {
         loop {
             let f = self.figures();
             if f.lost == 0 || tokio::time::Instant::now() >= deadline {
-                println!(
+                figures!(
                     "{name}: acked {} / delivered {} / duplicates {} / lost {} (failed publishes {})",
-                    f.acked, f.delivered, f.duplicates, f.lost, f.failed
+                    f.acked,
+                    f.delivered,
+                    f.duplicates,
+                    f.lost,
+                    f.failed
                 );
                 return f;
             }
