@@ -1,9 +1,11 @@
 //! JetStream consumers: one pull consumer per group, a fetch loop, bounded concurrency.
 
 mod backlog;
+mod config;
 mod dead_letter;
 mod dedup;
 
+pub(crate) use config::create;
 pub(crate) use dedup::Dedup;
 
 use std::sync::Arc;
@@ -12,108 +14,25 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::consumer::{DeliverPolicy, PullConsumer};
 use async_nats::jetstream::{self, AckKind};
 use futures::StreamExt;
 use messaging_spec::DeliveryInfo;
 use tokio::sync::Semaphore;
 
 use crate::connection::Shared;
-use crate::error::{Error, Result};
 use crate::headers;
 use crate::options::StreamConfig;
 use crate::otel::SpanFacts;
 use crate::plan::GroupPlan;
 use backlog::Backlog;
-use messaging_core::{Outcome, Settlement, StartAt, dispatch};
+use config::{create_from, start_policy};
+use messaging_core::{Outcome, Settlement, dispatch};
 
-/// How long an ephemeral consumer survives without pull interest. Longer than the
-/// server's 5 s default so a busy service that pauses fetching does not lose it; close()
-/// deletes it explicitly.
-const EPHEMERAL_INACTIVE: Duration = Duration::from_secs(30);
 /// Server-side expiry of one pull request; an idle consumer re-pulls this often.
 const PULL_EXPIRES: Duration = Duration::from_secs(5);
 /// An idle consumer checks that the server still has it this often.
 const VERIFY_IDLE: Duration = Duration::from_secs(15);
-
-/// The server's consumer config for a group: explicit ack, singular `filter_subject` for
-/// one key and `filter_subjects` for several (as the reference). Retry delays are applied
-/// by our naks, so `backoff` is not sent: the server would add its own delays on top and
-/// replace AckWait with the first entry.
-pub(crate) fn consumer_config(
-    group: &GroupPlan,
-    ack_wait: Option<Duration>,
-    deliver: DeliverPolicy,
-) -> pull::Config {
-    let (filter_subject, filter_subjects) = match group.filters.as_slice() {
-        [one] => (one.clone(), Vec::new()),
-        many => (String::new(), many.to_vec()),
-    };
-    pull::Config {
-        durable_name: group.durable.clone(),
-        filter_subject,
-        filter_subjects,
-        ack_policy: AckPolicy::Explicit,
-        deliver_policy: deliver,
-        // A dead-lettering group counts deliveries itself, so a failed dead-letter publish
-        // can still be retried; the server would stop at its limit and drop it silently.
-        max_deliver: if group.dead_letter.is_some() {
-            -1
-        } else {
-            group.options.get_max_deliver().unwrap_or_default()
-        },
-        ack_wait: ack_wait.unwrap_or_default(),
-        inactive_threshold: if group.durable.is_none() {
-            EPHEMERAL_INACTIVE
-        } else {
-            Duration::ZERO
-        },
-        ..pull::Config::default()
-    }
-}
-
-pub(crate) async fn create(shared: &Shared, group: &GroupPlan) -> Result<PullConsumer> {
-    create_from(shared, group, start_policy(group)).await
-}
-
-/// The configured start of a new consumer.
-fn start_policy(group: &GroupPlan) -> DeliverPolicy {
-    match group.options.get_start_at().unwrap_or_default() {
-        StartAt::All => DeliverPolicy::All,
-        StartAt::New => DeliverPolicy::New,
-        StartAt::Last => DeliverPolicy::Last,
-        // Newer variants are rejected by the plan before a consumer is created.
-        _ => DeliverPolicy::All,
-    }
-}
-
-async fn create_from(
-    shared: &Shared,
-    group: &GroupPlan,
-    deliver: DeliverPolicy,
-) -> Result<PullConsumer> {
-    let config = consumer_config(group, shared.timing.ack_wait, deliver);
-    let stream = shared
-        .js
-        .get_stream(group.stream.as_str())
-        .await
-        .map_err(|e| consumer_error(group, e))?;
-    stream
-        .create_consumer(config)
-        .await
-        .map_err(|e| consumer_error(group, e))
-}
-
-fn consumer_error(group: &GroupPlan, e: impl std::error::Error + Send + Sync + 'static) -> Error {
-    Error::Consumer {
-        stream: group.stream.as_str().to_owned(),
-        consumer: group
-            .durable
-            .clone()
-            .unwrap_or_else(|| "(ephemeral)".to_owned()),
-        source: Box::new(e),
-    }
-}
 
 /// Everything a running group needs.
 pub(crate) struct GroupRuntime {
