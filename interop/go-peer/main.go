@@ -28,6 +28,8 @@ commands:
   consume  --url U --service S [--stream events] --key K [--suffix X] (--expect N | --drain) [--timeout 10s]
   serve    --url U --service S --key K (--reply JSON | --error TEXT) [--count N] [--timeout 10s]
   request  --url U --service S --target T --key K --body JSON [--timeout 5s]
+  bench-publish --url U --stream S --count N [--service gobench] [--key Order.Created] [--ensure] [--msg-id] [--timeout 120s]
+  bench-consume --url U --stream S --count N [--concurrency 1] [--durable gobench] [--key '#'] [--timeout 120s]
 `
 
 func main() {
@@ -40,6 +42,9 @@ func main() {
 		"consume": runConsume,
 		"serve":   runServe,
 		"request": runRequest,
+		// Imitations of the reference's hot paths for benchmarks.
+		"bench-publish": runBenchPublish,
+		"bench-consume": runBenchConsume,
 	}
 	cmd, ok := commands[os.Args[1]]
 	if !ok {

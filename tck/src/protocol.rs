@@ -95,10 +95,14 @@ struct Request {
 
 /// Parses a request line. On failure, returns the id to answer with: the request's own
 /// when it can be read, else 0.
-fn parse(line: &[u8]) -> std::result::Result<Request, (i64, Error)> {
-    let request: RpcRequest =
-        serde_json::from_slice(line).map_err(|e| (recover_id(line), Error::Malformed(e)))?;
-    let method = request.method.parse().map_err(|e| (request.id, e))?;
+/// Boxed: the error type holds any transport's error, which is large.
+fn parse(line: &[u8]) -> std::result::Result<Request, Box<(i64, Error)>> {
+    let request: RpcRequest = serde_json::from_slice(line)
+        .map_err(|e| Box::new((recover_id(line), Error::Malformed(e))))?;
+    let method = request
+        .method
+        .parse()
+        .map_err(|e| Box::new((request.id, e)))?;
     Ok(Request {
         id: request.id,
         method,
@@ -175,8 +179,8 @@ impl Adapter {
                     flow,
                 }
             }
-            Err((id, e)) => Reply {
-                response: respond(id, None, Err(e)),
+            Err(failed) => Reply {
+                response: respond(failed.0, None, Err(failed.1)),
                 flow: Flow::Continue,
             },
         };
@@ -278,7 +282,7 @@ mod tests {
         assert_eq!(rpc.code, -1);
         assert!(!rpc.message.is_empty());
         let err = match parse(line.as_bytes()) {
-            Err((_, e)) => e,
+            Err(failed) => failed.1,
             Ok(r) => adapter
                 .dispatch(r.method, r.params.as_deref())
                 .await

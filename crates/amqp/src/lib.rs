@@ -88,7 +88,7 @@ pub use connection::Connection;
 pub use error::{BoxError, Error, PublishFailure, RequestFailure, Result};
 pub use health::Health;
 pub use messaging_core::{
-    ConsumerOptions, DeadLetter, DeadLetterReason, PublishTarget, Setup, StartAt,
+    ConsumerOptions, DeadLetter, DeadLetterReason, PublishTarget, Replay, Setup, StartAt,
 };
 #[cfg(feature = "metrics")]
 pub use metrics::{

@@ -82,4 +82,32 @@ pub(crate) enum CliError {
         #[source]
         source: io::Error,
     },
+    /// The NATS server could not be reached.
+    #[error(
+        "connecting to {url}: {source}; check the URL (--nats or NATS_URL) and that the server runs"
+    )]
+    NatsConnect {
+        /// The URL, without credentials.
+        url: String,
+        /// The client's failure.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A request to the NATS server (a JetStream API call, `$SRV.INFO`) failed.
+    #[error("{what}: {source}")]
+    NatsRequest {
+        /// What was asked.
+        what: String,
+        /// The failure.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The RabbitMQ management API could not be used.
+    #[error("RabbitMQ management API at {url}: {detail}")]
+    Management {
+        /// The base URL, without credentials.
+        url: String,
+        /// What went wrong and what to do.
+        detail: String,
+    },
 }

@@ -1,5 +1,7 @@
 //! Where a topology comes from (a file or stdin) and how it is read.
 
+mod unknown_keys;
+
 use std::fmt;
 use std::io::Read;
 use std::path::PathBuf;
@@ -8,6 +10,8 @@ use messaging_spec::Topology;
 use serde::de::Unexpected;
 
 use crate::error::CliError;
+
+pub(crate) use unknown_keys::UnknownKey;
 
 /// One topology source named on the command line; `-` means stdin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,13 +48,20 @@ impl fmt::Display for Input {
 }
 
 impl Input {
-    /// Reads and parses the topology.
-    pub(crate) fn read_topology(&self) -> Result<Topology, CliError> {
+    /// Reads and parses the topology, noting the keys it has that a topology has not.
+    pub(crate) fn load(self) -> Result<Loaded, CliError> {
         let bytes = self.read_bytes()?;
-        parse_topology(&bytes).map_err(|source| CliError::Parse {
-            input: self.clone(),
-            source,
-        })
+        match parse_topology(&bytes) {
+            Ok(topology) => Ok(Loaded {
+                unknown_keys: unknown_keys::find(&bytes),
+                input: self,
+                topology,
+            }),
+            Err(source) => Err(CliError::Parse {
+                input: self,
+                source,
+            }),
+        }
     }
 
     fn read_bytes(&self) -> Result<Vec<u8>, CliError> {
@@ -88,16 +99,15 @@ pub(crate) struct Loaded {
     pub(crate) input: Input,
     /// What was read.
     pub(crate) topology: Topology,
+    /// The keys in the file that the topology format does not have, which parsing drops
+    /// (reported unless `--allow-unknown-keys`).
+    pub(crate) unknown_keys: Vec<UnknownKey>,
 }
 
 /// Reads every input in order; the first failure stops the command.
 pub(crate) fn load_all(inputs: impl IntoIterator<Item = PathBuf>) -> Result<Vec<Loaded>, CliError> {
     inputs
         .into_iter()
-        .map(|path| {
-            let input = Input::from(path);
-            let topology = input.read_topology()?;
-            Ok(Loaded { input, topology })
-        })
+        .map(|path| Input::from(path).load())
         .collect()
 }

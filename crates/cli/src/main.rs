@@ -14,6 +14,10 @@
 //!   key on its exchange, and service-response consumers need no declared publisher. Every
 //!   other rule, and every error text, is the reference's.
 //!
+//! Under both, the library's own checks follow the reference's (names `start()` refuses,
+//! unknown transports, a service given twice, and unknown JSON keys unless
+//! `--allow-unknown-keys`); no spec fixture trips them (`rules.rs`).
+//!
 //! The demo (`scripts/demo.sh`) prints the diagram of its services' exported topologies; for
 //! topology files, such as the examples, the same check and drawing are:
 //!
@@ -39,11 +43,11 @@ use crate::cmd::visualize::HtmlPage;
 use crate::output::Format;
 use crate::rules::Rules;
 
-/// Validate, visualize and export gomessaging topologies; tail, publish, request and
-/// replay dead letters on a live NATS server.
+/// Validate, visualize and export gomessaging topologies; discover, plan and doctor a live
+/// broker; tail, publish, request and replay dead letters on a live NATS server.
 ///
-/// Exit status: 0 valid (or done), 1 invalid or unreadable input, or a broker error, 2 usage
-/// error.
+/// Exit status: 0 valid (or done), 1 invalid or unreadable input, a broker error, drift
+/// (`plan`) or a failed check (`doctor`), 2 usage error.
 #[derive(Debug, Parser)]
 #[command(
     name = "messaging",
@@ -58,8 +62,8 @@ struct Cli {
     /// Show a summary on success.
     #[arg(long, global = true)]
     verbose: bool,
-    /// Which validation rules apply.
-    #[arg(long, value_enum, default_value_t, global = true)]
+    /// `--rules` and `--allow-unknown-keys`.
+    #[command(flatten)]
     rules: Rules,
     #[command(subcommand)]
     command: Command,
@@ -174,6 +178,15 @@ enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// Reconstruct each service's topology from a live broker (NATS, or RabbitMQ's
+    /// management API): a text summary, a JSON array with `--format json`, or one file per
+    /// service with `--out DIR`.
+    Discover(cmd::ops::discover::Discover),
+    /// Compare declared topology files with a live broker; exit 1 on drift.
+    Plan(cmd::ops::plan::Plan),
+    /// Check a NATS server: version, JetStream and its limits, retention, lag,
+    /// redeliveries, slow consumers and clock skew; exit 1 on a failed check.
+    Doctor(cmd::ops::doctor::Doctor),
     /// Check every `*.json` file in a directory (not recursive): topologies must validate,
     /// other files must be valid JSON.
     CheckFixtures {
@@ -238,6 +251,9 @@ fn main() -> ExitCode {
             let rules = (!no_validate).then_some(cli.rules);
             cmd::asyncapi::run(files, rules, &options, cli.verbose)
         }
+        Command::Discover(discover) => cmd::ops::discover::run(&discover, cli.verbose),
+        Command::Plan(plan) => cmd::ops::plan::run(&plan, cli.verbose),
+        Command::Doctor(doctor) => cmd::ops::doctor::run(&doctor, cli.verbose),
         Command::CheckFixtures { dir } => cmd::check_fixtures::run(&dir, cli.rules, cli.verbose),
         Command::Tail {
             server,

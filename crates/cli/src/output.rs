@@ -37,6 +37,22 @@ pub(crate) enum Outcome {
         /// The JSON form (an object with `"ok": true`).
         json: serde_json::Value,
     },
+    /// Like [`Report`](Self::Report), with the JSON form already rendered: a typed value
+    /// keeps its field order, which a `serde_json::Value` would sort.
+    Rendered {
+        /// The text form.
+        text: String,
+        /// The JSON form, printed as it is.
+        json: String,
+    },
+    /// What a live command found wrong (drift, a failed check): printed as a
+    /// [`Report`](Self::Report), but exits 1.
+    Flagged {
+        /// The text form.
+        text: String,
+        /// The JSON form (an object with `"ok": false`).
+        json: serde_json::Value,
+    },
     /// Something was invalid or unreadable: one entry per error line.
     Invalid(Vec<String>),
 }
@@ -59,10 +75,12 @@ impl Outcome {
     /// 0 when valid, 1 otherwise (usage errors never get here: clap exits with 2).
     pub(crate) fn exit_code(&self) -> ExitCode {
         match self {
-            Self::Valid { .. } | Self::Diagram(_) | Self::Document(_) | Self::Report { .. } => {
-                ExitCode::SUCCESS
-            }
-            Self::Invalid(_) => ExitCode::FAILURE,
+            Self::Valid { .. }
+            | Self::Diagram(_)
+            | Self::Document(_)
+            | Self::Report { .. }
+            | Self::Rendered { .. } => ExitCode::SUCCESS,
+            Self::Flagged { .. } | Self::Invalid(_) => ExitCode::FAILURE,
         }
     }
 
@@ -92,7 +110,8 @@ impl Outcome {
                     Self::Document(document) => {
                         write_json(out, &DocumentReport { ok: true, document })
                     }
-                    Self::Report { json, .. } => write_json(out, json),
+                    Self::Report { json, .. } | Self::Flagged { json, .. } => write_json(out, json),
+                    Self::Rendered { json, .. } => out.write_all(json.as_bytes()),
                 }?;
                 // Go's JSON encoder ends its output with a newline.
                 writeln!(out)
@@ -111,7 +130,9 @@ impl Outcome {
                 write_json(out, document)?;
                 writeln!(out)
             }
-            Self::Report { text, .. } => writeln!(out, "{text}"),
+            Self::Report { text, .. }
+            | Self::Flagged { text, .. }
+            | Self::Rendered { text, .. } => writeln!(out, "{text}"),
             Self::Invalid(errors) => errors.iter().try_for_each(|e| writeln!(out, "ERROR: {e}")),
         }
     }

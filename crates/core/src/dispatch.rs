@@ -126,6 +126,10 @@ where
         return fut.await;
     };
     tokio::pin!(fut);
+    // Most handlers finish on their first poll: no timer for them.
+    if let Some(r) = (&mut fut).now_or_never() {
+        return r;
+    }
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
         tokio::select! {

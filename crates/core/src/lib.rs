@@ -41,7 +41,7 @@ pub use dead_letter::{
 pub use dedup::{Check, DedupFilter, Deduplicate, MAX_REMEMBERED};
 pub use error::{BoxError, Error, Result};
 pub use observe::{DropHook, Observer};
-pub use options::{ConsumerOptions, DeadLetter, StartAt};
+pub use options::{ConsumerOptions, DeadLetter, Replay, StartAt};
 pub use plan::{ConsumerGroup, Plan, RequestRoute, ResponseRoute, Route, Rules, plan};
 pub use settle::{Outcome, Settlement, decide, decide_with_limit, exhausted};
 pub use setup::{Setup, SetupKind, TargetSpec};

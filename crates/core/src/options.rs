@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+mod start;
+
+pub use start::{Replay, StartAt};
+
 /// Accepted `concurrency` and `prefetch`: far beyond any useful value, and within what a
 /// semaphore can count.
 const LIMITS: std::ops::RangeInclusive<usize> = 1..=100_000;
@@ -29,6 +33,13 @@ pub struct ConsumerOptions {
     pub(crate) dead_letter: Option<DeadLetter>,
     pub(crate) single_active_consumer: Option<bool>,
     pub(crate) deduplicate: Option<crate::Deduplicate>,
+    pub(crate) replay: Option<Replay>,
+    pub(crate) max_ack_pending: Option<i64>,
+    pub(crate) inactive_threshold: Option<Duration>,
+    pub(crate) idle_heartbeat: Option<Duration>,
+    pub(crate) max_batch: Option<usize>,
+    pub(crate) max_bytes: Option<usize>,
+    pub(crate) max_expires: Option<Duration>,
 }
 
 /// Where a consumer sends messages it gives up on: those that failed on their last
@@ -66,25 +77,6 @@ impl DeadLetter {
         self.routing_key = Some(key.into());
         self
     }
-}
-
-/// Where a newly created consumer starts reading its stream.
-///
-/// The default, [`StartAt::All`], is the reference's behaviour: a new consumer (durable or
-/// transient) receives every message the stream still holds. [`StartAt::New`] suits
-/// transient consumers such as live views, which only want what is published from now on.
-/// It matters only when the server creates the consumer: an existing durable keeps its
-/// position (and the server refuses to change the start of an existing durable).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum StartAt {
-    /// Every message the stream holds (the reference's `deliver_policy: all`).
-    #[default]
-    All,
-    /// Only messages published after the consumer is created.
-    New,
-    /// The last message the stream holds, then everything after it.
-    Last,
 }
 
 impl ConsumerOptions {
@@ -136,7 +128,8 @@ impl ConsumerOptions {
         self
     }
 
-    /// Where a newly created consumer starts reading (default [`StartAt::All`]).
+    /// Where a newly created consumer starts reading (default [`StartAt::All`]). An
+    /// existing durable keeps its position: a different start is an error at `start()`.
     #[must_use]
     pub fn start_at(mut self, start: StartAt) -> Self {
         self.start_at = Some(start);
@@ -214,6 +207,70 @@ impl ConsumerOptions {
         self
     }
 
+    /// How fast messages already in the stream are delivered (default
+    /// [`Replay::Instant`]). Fixed when the consumer is created, like
+    /// [`start_at`](Self::start_at). NATS only.
+    #[must_use]
+    pub fn replay(mut self, replay: Replay) -> Self {
+        self.replay = Some(replay);
+        self
+    }
+
+    /// At most this many messages delivered and not yet settled, across every instance
+    /// (JetStream's `max_ack_pending`; server default 1 000). Positive, or -1 for
+    /// unlimited. The local [`prefetch`](Self::prefetch) is bounded by it too. NATS only.
+    #[must_use]
+    pub fn max_ack_pending(mut self, n: i64) -> Self {
+        self.max_ack_pending = Some(n);
+        self
+    }
+
+    /// How long a transient consumer survives on the server without a pull (JetStream's
+    /// `inactive_threshold`; default 30 s, longer than the server's 5 s so a busy service
+    /// that pauses pulling keeps it). Greater than zero. Transient consumers only: a
+    /// durable registration with it is refused, and a default applies to the transient
+    /// consumers only. NATS only.
+    #[must_use]
+    pub fn inactive_threshold(mut self, d: Duration) -> Self {
+        self.inactive_threshold = Some(d);
+        self
+    }
+
+    /// The heartbeat each pull request asks the server for while it has nothing to
+    /// deliver, so a lost consumer or connection shows within a few heartbeats rather
+    /// than at the pull's expiry. Greater than zero, and at most half of
+    /// [`max_expires`](Self::max_expires) when that is set. NATS only.
+    #[must_use]
+    pub fn idle_heartbeat(mut self, d: Duration) -> Self {
+        self.idle_heartbeat = Some(d);
+        self
+    }
+
+    /// The most messages one pull request may ask for, enforced by the server for every
+    /// client of the consumer (JetStream's `max_batch`); this service's pulls stay within
+    /// it. 1 to 100 000. NATS only.
+    #[must_use]
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = Some(n);
+        self
+    }
+
+    /// The most bytes one pull request may ask for (JetStream's `max_bytes`); this
+    /// service's pulls stay within it. At least 1. NATS only.
+    #[must_use]
+    pub fn max_bytes(mut self, n: usize) -> Self {
+        self.max_bytes = Some(n);
+        self
+    }
+
+    /// The longest expiry a pull request may have (JetStream's `max_expires`); this
+    /// service's pulls stay within it. At least 1 ms. NATS only.
+    #[must_use]
+    pub fn max_expires(mut self, d: Duration) -> Self {
+        self.max_expires = Some(d);
+        self
+    }
+
     /// The configured concurrency.
     #[must_use]
     pub fn get_concurrency(&self) -> Option<usize> {
@@ -262,6 +319,48 @@ impl ConsumerOptions {
         self.single_active_consumer
     }
 
+    /// The configured replay speed.
+    #[must_use]
+    pub fn get_replay(&self) -> Option<Replay> {
+        self.replay
+    }
+
+    /// The configured most unsettled deliveries.
+    #[must_use]
+    pub fn get_max_ack_pending(&self) -> Option<i64> {
+        self.max_ack_pending
+    }
+
+    /// The configured inactive threshold of a transient consumer.
+    #[must_use]
+    pub fn get_inactive_threshold(&self) -> Option<Duration> {
+        self.inactive_threshold
+    }
+
+    /// The configured heartbeat of pull requests.
+    #[must_use]
+    pub fn get_idle_heartbeat(&self) -> Option<Duration> {
+        self.idle_heartbeat
+    }
+
+    /// The configured most messages per pull request.
+    #[must_use]
+    pub fn get_max_batch(&self) -> Option<usize> {
+        self.max_batch
+    }
+
+    /// The configured most bytes per pull request.
+    #[must_use]
+    pub fn get_max_bytes(&self) -> Option<usize> {
+        self.max_bytes
+    }
+
+    /// The configured longest pull request expiry.
+    #[must_use]
+    pub fn get_max_expires(&self) -> Option<Duration> {
+        self.max_expires
+    }
+
     /// Field-wise overlay: values set in `over` win, the rest come from `self` (the
     /// suffix is never inherited).
     #[must_use]
@@ -279,6 +378,13 @@ impl ConsumerOptions {
                 .or_else(|| self.dead_letter.clone()),
             single_active_consumer: over.single_active_consumer.or(self.single_active_consumer),
             deduplicate: over.deduplicate.or(self.deduplicate),
+            replay: over.replay.or(self.replay),
+            max_ack_pending: over.max_ack_pending.or(self.max_ack_pending),
+            inactive_threshold: over.inactive_threshold.or(self.inactive_threshold),
+            idle_heartbeat: over.idle_heartbeat.or(self.idle_heartbeat),
+            max_batch: over.max_batch.or(self.max_batch),
+            max_bytes: over.max_bytes.or(self.max_bytes),
+            max_expires: over.max_expires.or(self.max_expires),
         }
     }
 
@@ -324,6 +430,7 @@ impl ConsumerOptions {
                 ));
             }
         }
+        self.check_server_settings()?;
         if self.deduplicate.is_some_and(|d| d.window.is_zero()) {
             return Err("deduplicate window must be greater than zero".to_owned());
         }
@@ -331,6 +438,59 @@ impl ConsumerOptions {
             && d.destination.is_empty()
         {
             return Err("dead letter exchange must not be empty".to_owned());
+        }
+        Ok(())
+    }
+
+    /// The checks of the options a JetStream consumer keeps on the server.
+    fn check_server_settings(&self) -> std::result::Result<(), String> {
+        if let Some(s) = self.start_at {
+            s.check()?;
+        }
+        if let Some(n) = self.max_ack_pending
+            && (n == 0 || n < -1)
+        {
+            return Err(format!(
+                "max_ack_pending must be positive or -1 (unlimited), got {n}"
+            ));
+        }
+        for (what, d) in [
+            ("inactive_threshold", self.inactive_threshold),
+            ("idle_heartbeat", self.idle_heartbeat),
+        ] {
+            if d.is_some_and(|d| d.is_zero()) {
+                return Err(format!("{what} must be greater than zero"));
+            }
+        }
+        if let Some(d) = self.max_expires
+            && d < Duration::from_millis(1)
+        {
+            return Err(format!("max_expires must be at least 1ms, got {d:?}"));
+        }
+        if let (Some(hb), Some(exp)) = (self.idle_heartbeat, self.max_expires)
+            && hb.saturating_mul(2) > exp
+        {
+            return Err(format!(
+                "idle_heartbeat {hb:?} must be at most half of max_expires {exp:?}: the \
+                 server refuses pulls whose heartbeat is longer than half their expiry"
+            ));
+        }
+        if let Some(n) = self.max_batch
+            && !LIMITS.contains(&n)
+        {
+            return Err(format!(
+                "max_batch must be between {} and {}, got {n}",
+                LIMITS.start(),
+                LIMITS.end()
+            ));
+        }
+        if let Some(n) = self.max_bytes
+            && (n == 0 || i64::try_from(n).is_err())
+        {
+            return Err(format!(
+                "max_bytes must be between 1 and {}, got {n}",
+                i64::MAX
+            ));
         }
         Ok(())
     }
@@ -350,58 +510,4 @@ impl ConsumerOptions {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn consumer_checks() {
-        let ok = ConsumerOptions::new()
-            .max_deliver(2)
-            .backoff([Duration::from_millis(1); 2]);
-        assert_eq!(ok.check(), Ok(()));
-        assert!(
-            ConsumerOptions::new()
-                .max_deliver(1)
-                .backoff([Duration::from_millis(1); 2])
-                .check()
-                .is_err()
-        );
-        assert!(ConsumerOptions::new().max_deliver(0).check().is_err());
-        assert!(ConsumerOptions::new().concurrency(0).check().is_err());
-        assert!(
-            ConsumerOptions::new()
-                .concurrency(usize::MAX)
-                .check()
-                .is_err()
-        );
-        assert!(ConsumerOptions::new().concurrency(100_001).check().is_err());
-        assert_eq!(ConsumerOptions::new().concurrency(100_000).check(), Ok(()));
-        assert!(ConsumerOptions::new().prefetch(0).check().is_err());
-        assert!(ConsumerOptions::new().prefetch(usize::MAX).check().is_err());
-        assert_eq!(ConsumerOptions::new().prefetch(100_000).check(), Ok(()));
-        assert!(
-            ConsumerOptions::new()
-                .backoff([Duration::ZERO])
-                .check()
-                .is_err()
-        );
-        assert_eq!(ConsumerOptions::new().max_deliver(-1).check(), Ok(()));
-    }
-
-    #[test]
-    fn prefetch_defaults_scale_with_concurrency() {
-        assert_eq!(ConsumerOptions::new().effective_prefetch(), 16);
-        assert_eq!(
-            ConsumerOptions::new().concurrency(20).effective_prefetch(),
-            40
-        );
-        assert_eq!(ConsumerOptions::new().prefetch(3).effective_prefetch(), 3);
-        // Unchecked options must not overflow either.
-        assert_eq!(
-            ConsumerOptions::new()
-                .concurrency(usize::MAX)
-                .effective_prefetch(),
-            usize::MAX
-        );
-    }
-}
+mod tests;

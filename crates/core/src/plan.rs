@@ -12,9 +12,13 @@ use messaging_spec::{
 
 use crate::erased::{ErasedEvent, ErasedRequest};
 use crate::error::{Error, Result};
-use crate::options::{ConsumerOptions, StartAt};
+use crate::options::ConsumerOptions;
 use crate::setup::{Setup, SetupKind, TargetSpec};
 use crate::target::PublishTarget;
+
+mod options;
+
+use options::{effective, merge_explicit, unsupported};
 
 /// What a transport can do, so the plan rejects the rest before any I/O.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,13 +26,25 @@ use crate::target::PublishTarget;
 pub struct Rules {
     /// The transport named in the topology.
     pub transport: Transport,
+    /// The transport's name in error messages.
+    pub name: &'static str,
     /// True when all transient registrations on a stream share one consumer (NATS: one
     /// ephemeral consumer); false when each gets its own (AMQP: one UUID queue each).
     pub shared_transients: bool,
     /// Queue publishers (sender-selected distribution) exist.
     pub queue_publish: bool,
-    /// Start positions other than [`StartAt::All`] can be honoured.
+    /// The start positions [`New`](crate::StartAt::New) and
+    /// [`Last`](crate::StartAt::Last) can be honoured ([`All`](crate::StartAt::All) always
+    /// can).
     pub start_positions: bool,
+    /// The further start positions can be honoured:
+    /// [`LastPerSubject`](crate::StartAt::LastPerSubject),
+    /// [`Sequence`](crate::StartAt::Sequence) and [`Time`](crate::StartAt::Time).
+    pub extended_start_positions: bool,
+    /// The consumer settings a JetStream server keeps exist: `replay` (other than
+    /// instant), `max_ack_pending`, `inactive_threshold`, `idle_heartbeat`, `max_batch`,
+    /// `max_bytes` and `max_expires`.
+    pub server_consumer_settings: bool,
     /// Queue arguments (single active consumer) exist.
     pub queue_arguments: bool,
     /// Messages given up on can be dead-lettered.
@@ -48,9 +64,12 @@ impl Rules {
     pub fn nats() -> Self {
         Self {
             transport: Transport::Nats,
+            name: "NATS",
             shared_transients: true,
             queue_publish: false,
             start_positions: true,
+            extended_start_positions: true,
+            server_consumer_settings: true,
             queue_arguments: false,
             dead_letter: true,
             dedup: true,
@@ -64,9 +83,12 @@ impl Rules {
     pub fn amqp() -> Self {
         Self {
             transport: Transport::Amqp,
+            name: "AMQP",
             shared_transients: false,
             queue_publish: true,
             start_positions: false,
+            extended_start_positions: false,
+            server_consumer_settings: false,
             queue_arguments: true,
             dead_letter: true,
             dedup: false,
@@ -76,11 +98,7 @@ impl Rules {
     }
 
     fn transport_name(&self) -> &str {
-        match self.transport {
-            Transport::Nats => "NATS",
-            Transport::Amqp => "AMQP",
-            _ => "this transport",
-        }
+        self.name
     }
 }
 
@@ -188,110 +206,6 @@ fn stream_intent(stream: &StreamName, direction: EndpointDirection) -> SetupInte
         intent.exchange = stream.as_str().to_owned();
     }
     intent
-}
-
-/// Only these options may differ per registration within one consumer group.
-fn merge_explicit(
-    group: &mut ConsumerGroup,
-    opts: &ConsumerOptions,
-) -> std::result::Result<(), String> {
-    fn merge<T: PartialEq + Clone + std::fmt::Debug>(
-        what: &str,
-        slot: &mut Option<T>,
-        new: Option<&T>,
-    ) -> std::result::Result<(), String> {
-        match (slot.as_ref(), new) {
-            (Some(a), Some(b)) if a != b => Err(format!(
-                "{what} {b:?} conflicts with {a:?} set by another registration on the same consumer"
-            )),
-            (None, Some(b)) => {
-                *slot = Some(b.clone());
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
-    merge(
-        "max_deliver",
-        &mut group.explicit.max_deliver,
-        opts.max_deliver.as_ref(),
-    )?;
-    merge(
-        "backoff",
-        &mut group.explicit.backoff,
-        opts.backoff.as_ref(),
-    )?;
-    merge(
-        "concurrency",
-        &mut group.explicit.concurrency,
-        opts.concurrency.as_ref(),
-    )?;
-    merge(
-        "prefetch",
-        &mut group.explicit.prefetch,
-        opts.prefetch.as_ref(),
-    )?;
-    merge(
-        "start_at",
-        &mut group.explicit.start_at,
-        opts.start_at.as_ref(),
-    )?;
-    merge(
-        "dead_letter",
-        &mut group.explicit.dead_letter,
-        opts.dead_letter.as_ref(),
-    )?;
-    merge(
-        "deduplicate",
-        &mut group.explicit.deduplicate,
-        opts.deduplicate.as_ref(),
-    )?;
-    merge(
-        "single_active_consumer",
-        &mut group.explicit.single_active_consumer,
-        opts.single_active_consumer.as_ref(),
-    )
-}
-
-/// The options a consumer runs with, checked as a whole: each part may be valid alone
-/// while the combination (say a default `backoff` longer than a `max_deliver`) is not.
-fn effective(
-    defaults: &ConsumerOptions,
-    explicit: &ConsumerOptions,
-) -> std::result::Result<ConsumerOptions, String> {
-    let options = defaults.overlay(explicit);
-    options
-        .check()
-        .map_err(|r| format!("effective options (registrations over consumer_defaults): {r}"))?;
-    Ok(options)
-}
-
-/// Options this transport cannot honour, named.
-fn unsupported(rules: &Rules, opts: &ConsumerOptions) -> Option<String> {
-    let name = rules.transport_name();
-    if !rules.start_positions && opts.start_at.is_some_and(|s| s != StartAt::All) {
-        return Some(format!(
-            "start_at {:?} is not available on {name}: a queue delivers what arrives after it was bound",
-            opts.start_at.unwrap_or_default()
-        ));
-    }
-    if !rules.dead_letter && opts.dead_letter.is_some() {
-        return Some(format!("dead_letter is not available on {name}"));
-    }
-    if let Some(d) = opts.deduplicate
-        && (!rules.dedup || (d.shared && !rules.shared_dedup))
-    {
-        let what = if d.shared {
-            "deduplicate_shared"
-        } else {
-            "deduplicate"
-        };
-        return Some(format!("{what} is not available on {name} yet"));
-    }
-    if !rules.queue_arguments && opts.single_active_consumer.is_some() {
-        return Some(format!("single_active_consumer is not available on {name}"));
-    }
-    None
 }
 
 /// Validates every registration and builds the plan for a transport with `rules`.
@@ -402,6 +316,15 @@ pub fn plan(
             } => {
                 let stream = stream_of(stream.as_deref()).map_err(spec_err)?;
                 let pattern = RoutingPattern::new(pattern.as_str()).map_err(spec_err)?;
+                if !*transient && setup.options.inactive_threshold.is_some() {
+                    return Err(invalid(
+                        index,
+                        setup,
+                        "inactive_threshold applies to transient consumers only: the server \
+                         would delete this durable, and its position, after that long without \
+                         a pull",
+                    ));
+                }
                 // A shared ephemeral consumer has no name to suffix.
                 let suffix = match &setup.options.suffix {
                     Some(s) if !(*transient && rules.shared_transients) => {

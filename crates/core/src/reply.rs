@@ -37,12 +37,16 @@ pub fn error_code(error: &Error) -> &'static str {
 /// other reply (a handler's own value that merely contains an `error` key is a value).
 #[must_use]
 pub fn remote_error(body: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let obj = value.as_object()?;
-    match (obj.len(), obj.get("error")) {
-        (1, Some(serde_json::Value::String(text))) => Some(text.clone()),
-        _ => None,
+    // Typed, refusing other keys: an ordinary reply fails at its first key instead of
+    // being parsed whole a second time.
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct ErrorOnly {
+        error: String,
     }
+    serde_json::from_slice::<ErrorOnly>(body)
+        .ok()
+        .map(|e| e.error)
 }
 
 #[cfg(test)]
@@ -70,5 +74,10 @@ mod tests {
         assert_eq!(remote_error(br#"{"error":1}"#), None);
         assert_eq!(remote_error(b"[1]"), None);
         assert_eq!(remote_error(b"not json"), None);
+        assert_eq!(remote_error(br#"{"id":1,"error":"x"}"#), None);
+        assert_eq!(
+            remote_error(br#" { "error" : "spaced" } "#).as_deref(),
+            Some("spaced")
+        );
     }
 }

@@ -15,13 +15,20 @@ use crate::error::{Error, Result};
 pub(crate) const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(30);
 
 /// What the memory transport can do: everything NATS can (shared transient consumers,
-/// start positions, wildcard request keys, topology on `Transport::Nats`), plus AMQP's
-/// sender-selected queue publish, and dead-lettering to a stream as on NATS. Queue
-/// arguments (single active consumer) are refused, as on NATS.
+/// the start positions `All`, `New` and `Last`, wildcard request keys, topology on
+/// `Transport::Nats`), plus AMQP's sender-selected queue publish, and dead-lettering to a
+/// stream as on NATS. Queue arguments (single active consumer), the other start positions
+/// and JetStream's server-side consumer settings (`replay`, `max_ack_pending`,
+/// `inactive_threshold`, `idle_heartbeat`, `max_batch`, `max_bytes`, `max_expires`) are
+/// refused at start.
 #[must_use]
 pub fn memory_rules() -> Rules {
     let mut rules = Rules::nats();
+    rules.name = "the in-memory transport";
     rules.queue_publish = true;
+    // No broker to keep them: refused rather than silently ignored.
+    rules.extended_start_positions = false;
+    rules.server_consumer_settings = false;
     // Not emulated yet.
     rules.dedup = false;
     rules.shared_dedup = false;
@@ -252,5 +259,64 @@ impl ConnectionBuilder {
             ));
         };
         crate::connection::bring_up(self, broker, plan)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use messaging_core::{ConsumerOptions, Replay, StartAt};
+    use messaging_spec::{ConsumableEvent, HandlerError};
+
+    use crate::{Connection, Error};
+
+    async fn noop(_: ConsumableEvent<serde_json::Value>) -> Result<(), HandlerError> {
+        Ok(())
+    }
+
+    /// What the broker cannot honour is refused by name, not ignored.
+    #[test]
+    fn jetstream_consumer_settings_are_refused_by_name() {
+        let s = Duration::from_secs(1);
+        let cases = [
+            (
+                "start_at",
+                ConsumerOptions::new().start_at(StartAt::Sequence(3)),
+            ),
+            (
+                "start_at",
+                ConsumerOptions::new().start_at(StartAt::LastPerSubject),
+            ),
+            ("replay", ConsumerOptions::new().replay(Replay::Original)),
+            ("max_ack_pending", ConsumerOptions::new().max_ack_pending(5)),
+            (
+                "inactive_threshold",
+                ConsumerOptions::new().inactive_threshold(s),
+            ),
+            ("idle_heartbeat", ConsumerOptions::new().idle_heartbeat(s)),
+            ("max_batch", ConsumerOptions::new().max_batch(5)),
+            ("max_bytes", ConsumerOptions::new().max_bytes(5)),
+            ("max_expires", ConsumerOptions::new().max_expires(s)),
+        ];
+        for (what, opts) in cases {
+            let b = Connection::builder("svc")
+                .setup(messaging_core::Setup::transient_event_consumer("K", noop).options(opts));
+            match b.topology() {
+                Err(Error::Core(messaging_core::Error::InvalidRegistration { reason, .. })) => {
+                    assert!(
+                        reason.starts_with(what)
+                            && reason.contains("not available on the in-memory transport"),
+                        "{reason}"
+                    );
+                }
+                other => panic!("expected InvalidRegistration for {what}, got {other:?}"),
+            }
+        }
+        for start in [StartAt::All, StartAt::New, StartAt::Last] {
+            let b = Connection::builder("svc")
+                .setup(messaging_core::Setup::event_consumer("K", noop).start_at(start));
+            assert!(b.topology().is_ok(), "{start:?}");
+        }
     }
 }

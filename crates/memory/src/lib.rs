@@ -86,7 +86,7 @@ pub use connection::Connection;
 pub use error::{BoxError, Error, RequestFailure, Result};
 pub use messaging_core::{
     ConsumerOptions, DEFAULT_DEAD_LETTER_STREAM, DeadLetter, DeadLetterReason, DeadLetterRecord,
-    PublishTarget, Setup, StartAt,
+    PublishTarget, Replay, Setup, StartAt,
 };
 pub use publisher::{Call, PendingAck, Publish, PublishReceipt, Publisher};
 

@@ -43,7 +43,10 @@ pub(crate) struct Shared {
     pub(crate) micro: Option<crate::micro::Registry>,
 }
 
-/// A running service on NATS: its consumers are fetching and its publishers are ready.
+/// A running service on NATS: its consumers are fetching and its publishers are ready
+/// (with [`optional_broker`](ConnectionBuilder::optional_broker), once
+/// [`is_ready`](Self::is_ready) says so; publishers fail with [`Error::NotConnected`]
+/// before).
 ///
 /// Built with [`Connection::builder`]. Dropping it without [`close`](Self::close) stops
 /// fetching but does not wait for handlers in flight.
@@ -83,6 +86,20 @@ impl std::fmt::Debug for Connection {
             .field("publishers", &self.publishers)
             .field("endpoints", &self.topology.endpoints.len())
             .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// `Ok` once the connection is up; before (only with `optional_broker`),
+    /// [`Error::NotConnected`] saying why. One atomic load when up: publishers call it on
+    /// every publish.
+    #[inline]
+    pub(crate) fn check_started(&self) -> Result<()> {
+        let startup = &self.health.startup;
+        if startup.is_up() {
+            return Ok(());
+        }
+        startup.check(&self.client.connection_state())
     }
 }
 
@@ -157,7 +174,8 @@ impl Connection {
     }
 
     /// The connection's health: connected, consumers bound and fetching, or degraded
-    /// with the reasons. Cheap (no I/O); consumers are probed in the background at the
+    /// with the reasons (with [`optional_broker`](ConnectionBuilder::optional_broker),
+    /// also while the broker is unreachable, or setting up failed). Cheap (no I/O); consumers are probed in the background at the
     /// builder's [`health_check_interval`](crate::ConnectionBuilder::health_check_interval).
     #[must_use]
     pub fn health(&self) -> Health {
@@ -184,7 +202,9 @@ impl Connection {
 
     /// Stops fetching, waits (up to the shutdown timeout) for handlers in flight to finish
     /// and ack or nak, hands back buffered messages, then drains the connection.
-    /// Publishing afterwards fails with [`Error::Closed`].
+    /// Publishing afterwards fails with [`Error::Closed`]. With
+    /// [`optional_broker`](ConnectionBuilder::optional_broker) before the broker was
+    /// reached, it stops the set-up and the connection attempts and returns at once.
     ///
     /// # Errors
     /// [`Error::ShutdownTimeout`] when handlers were still running at the deadline (the
@@ -192,6 +212,7 @@ impl Connection {
     pub async fn close(self) -> Result<()> {
         let shared = &self.shared;
         shared.closed.store(true, Ordering::Release);
+        shared.health.startup.abandon();
         shared.shutdown.cancel();
         let started = Instant::now();
         let timeout = shared.timing.shutdown_timeout;
@@ -201,15 +222,21 @@ impl Connection {
         self.delete_ephemerals().await;
         // Acks are fire-and-forget publishes; a drain may close the socket before they are
         // written, and the server would redeliver messages already handled. Bounded: while
-        // disconnected a flush waits for the reconnect.
-        let flush = tokio::time::timeout(shared.timing.publish_timeout, shared.client.flush());
-        match flush.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::debug!(error = %e, "flush before drain failed"),
-            Err(_) => tracing::debug!("flush before drain timed out"),
+        // disconnected a flush waits for the reconnect. Nothing was acked before the
+        // bring-up finished, and a client that never connected would only time out.
+        if shared.health.startup.is_up() {
+            let flush = tokio::time::timeout(shared.timing.publish_timeout, shared.client.flush());
+            match flush.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "flush before drain failed"),
+                Err(_) => tracing::debug!("flush before drain timed out"),
+            }
         }
-        if let Err(e) = shared.client.drain().await {
-            tracing::debug!(error = %e, "drain failed");
+        // Bounded too: the drain is queued to the client, whose queue may be full.
+        match tokio::time::timeout(shared.timing.publish_timeout, shared.client.drain()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "drain failed"),
+            Err(_) => tracing::debug!("drain timed out"),
         }
         tracing::info!(service = shared.service.as_str(), elapsed = ?started.elapsed(), "connection closed");
         if finished {
@@ -250,6 +277,7 @@ impl Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         self.shared.closed.store(true, Ordering::Release);
+        self.shared.health.startup.abandon();
         self.shared.shutdown.cancel();
     }
 }

@@ -52,6 +52,48 @@ impl std::fmt::Display for PublishFailure {
     }
 }
 
+/// A consumer setting the server cannot change on an existing consumer: the kind of
+/// [`Error::ConsumerConflict`]. `Display` gives the server's name of the field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConsumerSetting {
+    /// `deliver_policy`, from `start_at`.
+    DeliverPolicy,
+    /// `opt_start_seq`, from `start_at(StartAt::Sequence(..))`.
+    OptStartSeq,
+    /// `opt_start_time`, from `start_at(StartAt::Time(..))`.
+    OptStartTime,
+    /// `replay_policy`, from `replay`.
+    ReplayPolicy,
+    /// `ack_policy`: always `explicit` for the consumers of this library.
+    AckPolicy,
+}
+
+impl ConsumerSetting {
+    /// The [`ConsumerOptions`](crate::ConsumerOptions) option it comes from (`start_at`,
+    /// `replay`), or `ack_policy` for the ack policy, which is not an option.
+    #[must_use]
+    pub fn option(self) -> &'static str {
+        match self {
+            Self::DeliverPolicy | Self::OptStartSeq | Self::OptStartTime => "start_at",
+            Self::ReplayPolicy => "replay",
+            Self::AckPolicy => "ack_policy",
+        }
+    }
+}
+
+impl std::fmt::Display for ConsumerSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::DeliverPolicy => "deliver_policy",
+            Self::OptStartSeq => "opt_start_seq",
+            Self::OptStartTime => "opt_start_time",
+            Self::ReplayPolicy => "replay_policy",
+            Self::AckPolicy => "ack_policy",
+        })
+    }
+}
+
 /// Why connecting to NATS failed: the kind of [`Error::ConnectFailed`]. Its `Display`
 /// says what to check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +208,33 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// An existing durable differs from this service's registrations in a setting the
+    /// server cannot change on an existing consumer: where it starts, its replay policy
+    /// or its ack policy. Nothing was changed. What the server can change (AckWait,
+    /// `max_deliver`, filters, `max_ack_pending`, the pull limits) is updated in place.
+    #[error(
+        "consumer {consumer} on stream {stream} has {setting} {server}, but this service \
+         asks for {ours} (from {}); the server cannot change {setting} of an existing \
+         consumer: {}",
+        .setting.option(),
+        conflict_advice(*.setting, .stream, .consumer)
+    )]
+    ConsumerConflict {
+        /// The stream.
+        stream: String,
+        /// The durable name.
+        consumer: String,
+        /// The setting that differs.
+        setting: ConsumerSetting,
+        /// The server's value, as the server writes it (`all`, `by_start_sequence`, `42`,
+        /// an RFC 3339 time…).
+        server: String,
+        /// Ours, written the same way.
+        ours: String,
+        /// The server's refusal.
+        #[source]
+        source: BoxError,
+    },
     /// Subscribing to a Core NATS subject failed.
     #[error("failed to subscribe to {subject}: {source}")]
     Subscribe {
@@ -245,6 +314,20 @@ pub enum Error {
     /// The connection was closed.
     #[error("connection closed")]
     Closed,
+    /// A connection started with
+    /// [`optional_broker`](crate::ConnectionBuilder::optional_broker) is not up yet: the
+    /// broker has not been reached, or its streams, consumers and handlers are still being
+    /// set up (or setting them up failed and is being retried). Nothing was sent. Retry
+    /// later: the connection keeps trying in the background, and
+    /// [`Connection::is_ready`](crate::Connection::is_ready) turns true once it is up.
+    #[error("not connected to NATS at {url} yet: {reason}")]
+    NotConnected {
+        /// The server URLs, comma-separated, without user info.
+        url: String,
+        /// Why: the server is unreachable, or what the set-up is doing or failed with, and
+        /// what to do.
+        reason: String,
+    },
     /// Registering metrics failed, e.g. the names are already registered on that registry.
     #[error("failed to register metrics: {0}")]
     Metrics(#[source] BoxError),
@@ -271,6 +354,20 @@ pub enum Error {
     /// remote error (the same on every transport).
     #[error(transparent)]
     Core(messaging_core::Error),
+}
+
+/// What to do about an [`Error::ConsumerConflict`].
+fn conflict_advice(setting: ConsumerSetting, stream: &str, consumer: &str) -> String {
+    let delete = format!(
+        "delete the consumer (`nats consumer rm {stream} {consumer}`; it loses its position) \
+         so that start() creates it anew"
+    );
+    if setting == ConsumerSetting::AckPolicy {
+        // Not an option: every consumer of this library acks explicitly.
+        format!("this library always acks explicitly, so {delete}, or use another suffix")
+    } else {
+        format!("set {} to match, or {delete}", setting.option())
+    }
 }
 
 impl From<messaging_core::Error> for Error {

@@ -12,6 +12,11 @@ use tokio::sync::Notify;
 
 use crate::connection::Shared;
 
+mod startup;
+
+pub(crate) use startup::Startup;
+use startup::Waiting;
+
 /// The overall state of a connection, from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -21,6 +26,10 @@ pub enum HealthStatus {
     /// Connected, but some consumer has not yet confirmed it is bound and fetching since
     /// the connection was (re)established. Not ready; usually brief.
     Connected,
+    /// Connected, and the bring-up of a connection started with
+    /// [`optional_broker`](crate::ConnectionBuilder::optional_broker) is running: streams,
+    /// consumers and request handlers are being set up. Not ready; usually brief.
+    Starting,
     /// Something is wrong; see [`Health::problems`]. Not ready.
     Degraded,
 }
@@ -31,6 +40,25 @@ pub enum HealthStatus {
 pub enum HealthProblem {
     /// The client lost its connection and is reconnecting.
     Disconnected,
+    /// A connection started with
+    /// [`optional_broker`](crate::ConnectionBuilder::optional_broker) has not reached the
+    /// broker yet; it keeps trying, then sets up its streams, consumers and handlers.
+    BrokerUnreachable {
+        /// The server URLs, comma-separated, without user info.
+        url: String,
+        /// What the client said about its last attempt (`IO error`, `timed out`…), if
+        /// anything.
+        last_error: Option<String>,
+    },
+    /// A connection started with
+    /// [`optional_broker`](crate::ConnectionBuilder::optional_broker) reached the broker,
+    /// but setting up its streams, consumers or handlers failed (e.g. JetStream is not
+    /// enabled); it is retried with backoff, and each failure is also an error
+    /// notification.
+    StartFailed {
+        /// The error, as its `Display` shows it.
+        reason: String,
+    },
     /// The connection was closed (by [`close`](crate::Connection::close), or the reconnect
     /// budget ran out).
     Closed,
@@ -59,6 +87,19 @@ impl fmt::Display for HealthProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Disconnected => f.write_str("disconnected from NATS"),
+            Self::BrokerUnreachable { url, last_error } => {
+                write!(f, "NATS unreachable at {url}")?;
+                if let Some(e) = last_error {
+                    write!(f, " ({e})")?;
+                }
+                f.write_str("; still trying")
+            }
+            Self::StartFailed { reason } => {
+                write!(
+                    f,
+                    "setting up streams, consumers and handlers failed: {reason}; retrying"
+                )
+            }
             Self::Closed => f.write_str("connection closed"),
             Self::ConsumerUnbound { consumer, reason } => {
                 write!(f, "consumer {consumer} is not bound: {reason}")
@@ -114,6 +155,9 @@ impl fmt::Display for Health {
         match self.status {
             HealthStatus::Ready => f.write_str("ready"),
             HealthStatus::Connected => f.write_str("connected; consumers not yet confirmed"),
+            HealthStatus::Starting => {
+                f.write_str("connected; setting up streams, consumers and handlers")
+            }
             HealthStatus::Degraded => {
                 f.write_str("degraded: ")?;
                 for (i, p) in self.problems.iter().enumerate() {
@@ -152,6 +196,8 @@ pub(crate) struct HealthTracker {
     /// How long a consumer may go unconfirmed before it is stale.
     pub(crate) max_silence: Duration,
     pub(crate) interval: Duration,
+    /// Whether the bring-up is done (always, without `optional_broker`).
+    pub(crate) startup: Arc<Startup>,
 }
 
 /// Default interval of consumer probes and lag refreshes.
@@ -171,7 +217,14 @@ impl HealthTracker {
             probe_now: Notify::new(),
             max_silence: interval.saturating_mul(3),
             interval,
+            startup: Arc::new(Startup::done()),
         }
+    }
+
+    /// Reports `startup` until it is done.
+    pub(crate) fn with_startup(mut self, startup: Arc<Startup>) -> Self {
+        self.startup = startup;
+        self
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<String, ConsumerState>) -> R) -> R {
@@ -258,10 +311,18 @@ impl HealthTracker {
     ) -> Health {
         let epoch = self.epoch.load(Ordering::Acquire);
         let mut problems = Vec::new();
+        let mut starting = false;
         if closed {
             problems.push(HealthProblem::Closed);
-        } else if *state != async_nats::connection::State::Connected {
-            problems.push(HealthProblem::Disconnected);
+        } else {
+            match self.startup.waiting(state) {
+                Waiting::Problem(p) => problems.push(p),
+                Waiting::SettingUp => starting = true,
+                Waiting::Nothing if *state != async_nats::connection::State::Connected => {
+                    problems.push(HealthProblem::Disconnected);
+                }
+                Waiting::Nothing => {}
+            }
         }
         let mut warming = false;
         let consumers = self.with(|map| {
@@ -298,6 +359,8 @@ impl HealthTracker {
         });
         let status = if !problems.is_empty() {
             HealthStatus::Degraded
+        } else if starting {
+            HealthStatus::Starting
         } else if warming {
             HealthStatus::Connected
         } else {
@@ -432,6 +495,45 @@ mod tests {
         assert_eq!(
             h.to_string(),
             "degraded: connection closed; consumer a is not bound: consumer not found; consumer b is not fetching"
+        );
+    }
+
+    #[test]
+    fn a_pending_start_is_unreachable_then_starting_then_as_usual() {
+        let startup = Arc::new(Startup::pending("nats://h:1".to_owned()));
+        let t = HealthTracker::new(Duration::from_secs(5)).with_startup(Arc::clone(&startup));
+        let h = t.health(&State::Pending, false, Instant::now());
+        assert_eq!(h.status, HealthStatus::Degraded);
+        assert_eq!(
+            h.problems,
+            vec![HealthProblem::BrokerUnreachable {
+                url: "nats://h:1".to_owned(),
+                last_error: None
+            }]
+        );
+        assert_eq!(
+            h.to_string(),
+            "degraded: NATS unreachable at nats://h:1; still trying"
+        );
+        let h = t.health(&State::Connected, false, Instant::now());
+        assert_eq!(h.status, HealthStatus::Starting);
+        assert!(!h.is_ready());
+        assert_eq!(
+            h.to_string(),
+            "connected; setting up streams, consumers and handlers"
+        );
+        // Closed wins.
+        let h = t.health(&State::Pending, true, Instant::now());
+        assert_eq!(h.problems, vec![HealthProblem::Closed]);
+        startup.finished();
+        assert!(
+            t.health(&State::Connected, false, Instant::now())
+                .is_ready()
+        );
+        assert_eq!(
+            t.health(&State::Disconnected, false, Instant::now())
+                .problems,
+            vec![HealthProblem::Disconnected]
         );
     }
 

@@ -59,15 +59,17 @@ mod request;
 mod response;
 mod stream;
 
-pub use builder::ConnectionBuilder;
+pub use builder::{ConnectionBuilder, redact_url};
 pub use config::{Config, ENV_PREFIX};
 pub use connection::Connection;
 pub use dead_letters::{DeadLetterMessage, Replayed};
-pub use error::{BoxError, ConnectFailure, Error, PublishFailure, RequestFailure, Result};
+pub use error::{
+    BoxError, ConnectFailure, ConsumerSetting, Error, PublishFailure, RequestFailure, Result,
+};
 pub use health::{ConsumerHealth, Health, HealthProblem, HealthStatus};
 pub use messaging_core::{
     ConsumerOptions, DEFAULT_DEAD_LETTER_STREAM, DeadLetter, DeadLetterReason, DeadLetterRecord,
-    PublishTarget, Setup, StartAt,
+    PublishTarget, Replay, Setup, StartAt,
 };
 #[cfg(feature = "metrics")]
 #[doc(hidden)]

@@ -230,6 +230,7 @@ impl<'a> Publish<'a> {
         if shared.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
+        shared.check_started()?;
         let key = RoutingKey::new(self.routing_key)?;
         let body = self.body?;
         let mut headers = PublishHeaders::new(self.headers, self.id)?;

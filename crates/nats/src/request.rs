@@ -53,6 +53,8 @@ pub(crate) async fn subscribe(shared: &Shared, plan: &RequestPlan) -> Result<Sub
 /// the handlers it started.
 pub(crate) async fn run(shared: Arc<Shared>, plan: Arc<RequestPlan>, mut sub: Subscriber) {
     let semaphore = Arc::new(Semaphore::new(plan.options.effective_concurrency()));
+    // One at a time: handle it here, without a task (and a thread hop) per request.
+    let inline = plan.options.effective_concurrency() == 1;
     // The NATS service endpoint counting this subscription's requests, if registered.
     let endpoint = shared
         .micro
@@ -79,6 +81,11 @@ pub(crate) async fn run(shared: Arc<Shared>, plan: Arc<RequestPlan>, mut sub: Su
         };
         // The end of the subscription: drained, or the client closed.
         let Some(msg) = msg else { break };
+        if inline {
+            handle(&shared, &plan, msg, endpoint.as_deref()).await;
+            drop(permit);
+            continue;
+        }
         let shared2 = Arc::clone(&shared);
         let plan2 = Arc::clone(&plan);
         let endpoint2 = endpoint.clone();

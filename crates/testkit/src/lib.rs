@@ -110,6 +110,7 @@ pub use builder::NatsServerBuilder;
 pub use cluster::{NatsCluster, NatsClusterBuilder};
 pub use error::TestkitError;
 pub use fixtures::{TESTDATA_ENV, in_ci, load_fixture, testdata_dir};
+pub use ports::free_port;
 pub use rabbit::RabbitServer;
 pub use rabbit_builder::RabbitServerBuilder;
 pub use rabbit_setup::RABBITMQ_SERVER_BIN_ENV;

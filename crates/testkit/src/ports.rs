@@ -95,9 +95,28 @@ pub(crate) fn free_ports(count: usize) -> Result<Vec<u16>, TestkitError> {
     Ok(ports)
 }
 
+/// A free loopback port, for a test that points a client at a port before any server
+/// listens there, then starts one on it with
+/// [`NatsServerBuilder::port`](crate::NatsServerBuilder::port).
+///
+/// Like the ports the harness picks for itself, it is not handed out again by this
+/// process for a while; another process could still take it in between.
+///
+/// # Errors
+/// [`TestkitError::Io`] when no loopback port can be reserved.
+pub fn free_port() -> Result<u16, TestkitError> {
+    let mut ports = free_ports(1)?;
+    ports.pop().ok_or_else(|| {
+        TestkitError::io(
+            "reserving a loopback port",
+            std::io::Error::other("no port reserved"),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Ports, free_ports, parse_ports};
+    use super::{Ports, free_port, free_ports, parse_ports};
 
     #[test]
     fn parses_ports_file() {
@@ -120,6 +139,14 @@ mod tests {
         ports.dedup();
         assert_eq!(ports.len(), 5);
         assert!(ports.iter().all(|p| *p != 0));
+        Ok(())
+    }
+
+    #[test]
+    fn a_free_port_is_not_handed_out_again() -> Result<(), crate::TestkitError> {
+        let one = free_port()?;
+        assert_ne!(one, 0);
+        assert!(!free_ports(4)?.contains(&one));
         Ok(())
     }
 

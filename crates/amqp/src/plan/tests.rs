@@ -260,3 +260,43 @@ fn publishers_declare_their_exchange_queue_publishers_nothing() -> Result<()> {
     assert_eq!(p.topology.transport, Some(messaging_spec::Transport::Amqp));
     Ok(())
 }
+
+#[test]
+fn jetstream_consumer_settings_are_refused_by_name() {
+    use messaging_core::Replay;
+    let s = std::time::Duration::from_secs(1);
+    let cases = [
+        (
+            "start_at",
+            ConsumerOptions::new().start_at(StartAt::Sequence(3)),
+        ),
+        (
+            "start_at",
+            ConsumerOptions::new().start_at(StartAt::LastPerSubject),
+        ),
+        ("replay", ConsumerOptions::new().replay(Replay::Original)),
+        ("max_ack_pending", ConsumerOptions::new().max_ack_pending(5)),
+        (
+            "inactive_threshold",
+            ConsumerOptions::new().inactive_threshold(s),
+        ),
+        ("idle_heartbeat", ConsumerOptions::new().idle_heartbeat(s)),
+        ("max_batch", ConsumerOptions::new().max_batch(5)),
+        ("max_bytes", ConsumerOptions::new().max_bytes(5)),
+        ("max_expires", ConsumerOptions::new().max_expires(s)),
+    ];
+    for (what, opts) in cases {
+        let r = reason(err(make(&[
+            Setup::transient_event_consumer("K", on_event).options(opts)
+        ])));
+        assert!(
+            r.starts_with(what) && r.contains("not available on AMQP"),
+            "{r}"
+        );
+    }
+    // The defaults AMQP behaves as are accepted.
+    let same = ConsumerOptions::new()
+        .start_at(StartAt::All)
+        .replay(Replay::Instant);
+    assert!(make(&[Setup::event_consumer("K", on_event).options(same)]).is_ok());
+}

@@ -7,7 +7,7 @@ use messaging_spec::{Topology, ValidationError, ValidationErrors};
 
 use crate::input::{Loaded, load_all};
 use crate::output::{Outcome, prefixed};
-use crate::rules::Rules;
+use crate::rules::{Rules, duplicate_services};
 
 /// Reads `files` and validates them together under `rules`.
 pub(crate) fn run(files: Vec<PathBuf>, rules: Rules, verbose: bool) -> Outcome {
@@ -23,7 +23,6 @@ pub(crate) fn run(files: Vec<PathBuf>, rules: Rules, verbose: bool) -> Outcome {
     }
 }
 
-/// Cross-validates, returning the error lines, each prefixed with its file.
 /// Reads `files` and, unless `rules` is `None`, validates them together: the topologies,
 /// or the outcome to report instead.
 pub(crate) fn load_checked(
@@ -37,11 +36,26 @@ pub(crate) fn load_checked(
     Ok(loaded.into_iter().map(|l| l.topology).collect())
 }
 
+/// Cross-validates, returning the error lines, each prefixed with its file: the
+/// reference's lines first (exactly Go's), then what the library rejects file by file, then
+/// services given twice.
 pub(crate) fn check(loaded: &[Loaded], rules: Rules) -> Result<(), Vec<String>> {
     let topologies: Vec<Topology> = loaded.iter().map(|l| l.topology.clone()).collect();
-    rules
-        .validate_topologies(&topologies)
-        .map_err(|errors| attribute(loaded, &errors))
+    let mut lines = match rules.validate_topologies(&topologies) {
+        Ok(()) => Vec::new(),
+        Err(errors) => attribute(loaded, &errors),
+    };
+    for l in loaded {
+        for violation in rules.library_in(l) {
+            lines.extend(prefixed(&l.input, &violation));
+        }
+    }
+    for (i, violation) in duplicate_services(loaded) {
+        if let Some(l) = loaded.get(i) {
+            lines.extend(prefixed(&l.input, &violation));
+        }
+    }
+    if lines.is_empty() { Ok(()) } else { Err(lines) }
 }
 
 /// Prefixes every error's lines with the file of the topology at fault.

@@ -4,5 +4,6 @@ pub(crate) mod asyncapi;
 pub(crate) mod check_fixtures;
 pub(crate) mod cross_validate;
 pub(crate) mod live;
+pub(crate) mod ops;
 pub(crate) mod validate;
 pub(crate) mod visualize;

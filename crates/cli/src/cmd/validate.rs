@@ -6,20 +6,20 @@ use crate::rules::Rules;
 
 /// Validates the topology read from `input` under `rules`.
 pub(crate) fn run(input: &Input, rules: Rules, verbose: bool) -> Outcome {
-    let topology = match input.read_topology() {
-        Ok(t) => t,
+    let loaded = match input.clone().load() {
+        Ok(loaded) => loaded,
         Err(e) => return e.into(),
     };
-    match rules.validate(&topology) {
+    match rules.check(&loaded) {
         Ok(()) => Outcome::Valid {
             details: verbose.then(|| {
                 format!(
                     "{}: {} endpoints OK",
-                    topology.service_name,
-                    topology.endpoints.len()
+                    loaded.topology.service_name,
+                    loaded.topology.endpoints.len()
                 )
             }),
         },
-        Err(errors) => Outcome::invalid_in(input, &errors),
+        Err(findings) => Outcome::invalid_in(input, &findings),
     }
 }

@@ -15,9 +15,11 @@ use crate::plan::{self, Plan};
 use messaging_core::ConsumerOptions;
 use messaging_core::Setup;
 
+mod background;
+mod bring_up;
 mod connect;
 
-pub(crate) use connect::redact_url;
+pub use connect::redact_url;
 mod start;
 
 use start::MetricsSetting;
@@ -116,6 +118,7 @@ pub struct ConnectionBuilder {
     health_interval: Duration,
     events: Arc<ConnectionEvents>,
     micro: crate::micro::MicroSettings,
+    optional_broker: bool,
 }
 
 impl std::fmt::Debug for ConnectionBuilder {
@@ -131,6 +134,7 @@ impl std::fmt::Debug for ConnectionBuilder {
             .field("stream_configs", &self.stream_configs)
             .field("consumer_defaults", &self.consumer_defaults)
             .field("setups", &self.setups)
+            .field("optional_broker", &self.optional_broker)
             .finish_non_exhaustive()
     }
 }
@@ -155,6 +159,7 @@ impl ConnectionBuilder {
             health_interval: crate::health::DEFAULT_INTERVAL,
             events: Arc::new(ConnectionEvents::new(&service)),
             micro: crate::micro::MicroSettings::default(),
+            optional_broker: false,
             service,
         }
     }
@@ -252,6 +257,35 @@ impl ConnectionBuilder {
     /// connected, it goes on as usual.
     pub fn retry_initial_connect(mut self, retry: bool) -> Self {
         self.client.retry_initial_connect = retry;
+        self
+    }
+
+    /// Lets the service start while the broker is unreachable (default off). `start()`
+    /// still validates everything first (invalid settings and registrations fail at once),
+    /// then returns a [`Connection`](crate::Connection) without waiting for the broker.
+    /// The client keeps trying to connect in the background, and on the first connection
+    /// the connection sets up everything `start()` would: streams, consumers, request
+    /// handlers, the NATS service registration. Until then:
+    ///
+    /// - [`Connection::health`](crate::Connection::health) is not ready: degraded with
+    ///   [`HealthProblem::BrokerUnreachable`](crate::HealthProblem::BrokerUnreachable)
+    ///   naming the URLs, then [`HealthStatus::Starting`](crate::HealthStatus::Starting)
+    ///   while setting up, then as usual;
+    /// - publishing and requests fail at once with [`Error::NotConnected`], which is
+    ///   retryable;
+    /// - a set-up failure that is not about reaching the broker (JetStream not enabled, a
+    ///   server too old, a stream with other storage) is reported as
+    ///   [`HealthProblem::StartFailed`](crate::HealthProblem::StartFailed) and as an
+    ///   error notification, and retried with backoff (1 s doubling to 30 s).
+    ///
+    /// [`close`](crate::Connection::close) works at any point, and stops the connection
+    /// attempts. Wins over [`retry_initial_connect`](Self::retry_initial_connect). The
+    /// client's reconnect delays are async-nats's defaults (a delay callback set through
+    /// [`client_options`](Self::client_options) is replaced), and with
+    /// [`max_reconnects`](Self::max_reconnects) the first connection gives up after that
+    /// many attempts too.
+    pub fn optional_broker(mut self, optional: bool) -> Self {
+        self.optional_broker = optional;
         self
     }
 

@@ -1,26 +1,28 @@
-//! The terminal call: connect, ensure streams, create consumers, subscribe request
-//! handlers and spawn the loops. Everything before it (in `mod.rs`) is pure configuration.
+//! The terminal call: validate, connect, then bring up (`bring_up.rs`) before returning,
+//! or with `optional_broker` in the background (`background.rs`). Everything before it
+//! (in `mod.rs`) is pure configuration.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use async_nats::jetstream;
+use messaging_spec::ServiceName;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use super::bring_up::BringUp;
 use super::{ConnectionBuilder, DEFAULT_CONNECTION_TIMEOUT};
 use crate::connection::{Connection, Shared};
-use crate::consumer::{self, GroupRuntime};
 use crate::error::{Error, Result};
-use crate::health::HealthTracker;
+use crate::health::{HealthTracker, Startup};
 use crate::metrics::Instruments;
-use crate::plan::Plan;
+use crate::plan::{Plan, RequestPlan, ResponsePlan};
 use crate::request;
 use messaging_core::Observer;
 
 impl ConnectionBuilder {
-    fn connect_options(&mut self) -> async_nats::ConnectOptions {
+    fn connect_options(&mut self, startup: &Arc<Startup>) -> async_nats::ConnectOptions {
         let c = std::mem::take(&mut self.client);
         let mut o = c.base.unwrap_or_default();
         o = o.name(c.name.unwrap_or_else(|| self.service.clone()));
@@ -42,8 +44,14 @@ impl ConnectionBuilder {
         if c.require_tls {
             o = o.require_tls(true);
         }
-        if c.retry_initial_connect {
+        if c.retry_initial_connect || self.optional_broker {
             o = o.retry_on_initial_connect();
+        }
+        if self.optional_broker {
+            // async-nats cannot cancel its first-connect loop: once the connection is
+            // closed, the delay parks it instead of letting it retry for ever.
+            let startup = Arc::clone(startup);
+            o = o.reconnect_delay_callback(move |attempts| startup.reconnect_delay(attempts));
         }
         if let Some(m) = c.max_reconnects {
             o = o.max_reconnects(m);
@@ -52,9 +60,14 @@ impl ConnectionBuilder {
             o = o.connection_timeout(t);
         }
         let events = Arc::clone(&self.events);
+        let startup = Arc::clone(startup);
         o.event_callback(move |event| {
             let events = Arc::clone(&events);
-            async move { events.on_event(&event) }
+            let startup = Arc::clone(&startup);
+            async move {
+                startup.on_event(&event);
+                events.on_event(&event);
+            }
         })
     }
 
@@ -62,13 +75,16 @@ impl ConnectionBuilder {
     /// request handlers and starts fetching.
     ///
     /// With [`retry_initial_connect`](Self::retry_initial_connect), it first waits for the
-    /// connection, for at most the [`connection_timeout`](Self::connection_timeout).
+    /// connection, for at most the [`connection_timeout`](Self::connection_timeout). With
+    /// [`optional_broker`](Self::optional_broker), it returns once everything is
+    /// validated, and the rest happens in the background.
     ///
     /// # Errors
     /// Invalid registrations or settings (before any I/O), connection failures, and
     /// stream, consumer or subscription failures (the connection is closed again, and
     /// metrics registered by [`metrics`](Self::metrics) are unregistered, so the same
-    /// builder settings can be started again).
+    /// builder settings can be started again). With `optional_broker`, only the
+    /// validation errors, an unreadable credentials file and invalid URLs.
     pub async fn start(mut self) -> Result<Connection> {
         let plan = self.validate()?;
         let (metrics, registration) = std::mem::take(&mut self.metrics).register()?;
@@ -81,15 +97,22 @@ impl ConnectionBuilder {
     }
 
     async fn connect(mut self, plan: Plan) -> Result<Connection> {
+        let optional = self.optional_broker;
+        let url = super::connect::display_urls(&self.urls);
+        let startup = Arc::new(if optional {
+            Startup::pending(url)
+        } else {
+            Startup::done()
+        });
         let creds = self.client.credentials_file.take();
         let domain = self.client.domain.take();
         let api_prefix = self.client.api_prefix.take();
-        let wait_for_connection = self.client.retry_initial_connect.then(|| {
+        let wait_for_connection = (self.client.retry_initial_connect && !optional).then(|| {
             self.client
                 .connection_timeout
                 .unwrap_or(DEFAULT_CONNECTION_TIMEOUT)
         });
-        let mut options = self.connect_options();
+        let mut options = self.connect_options(&startup);
         if let Some(path) = creds {
             options = options
                 .credentials_file(path)
@@ -109,6 +132,41 @@ impl ConnectionBuilder {
                 (None, None) => b.build(client.clone()),
             }
         };
+        let Plan {
+            service,
+            topology,
+            streams,
+            publishers,
+            groups,
+            requests,
+            responses,
+            dead_letter_streams,
+        } = plan;
+        let shared = self.shared(service, &requests, responses, client.clone(), js, startup);
+        let bring_up = self.bring_up(&shared.service, streams, dead_letter_streams);
+        let work = (groups, requests);
+        let connection = |shared| Connection {
+            shared,
+            topology,
+            publishers,
+        };
+        if optional {
+            let span = bring_up.span.clone();
+            let url = super::connect::display_urls(&self.urls);
+            tracing::info!(parent: &span, %url, "connection created; connecting to NATS in the background (optional_broker)");
+            let reporter = super::background::Reporter {
+                errors: self.errors.take(),
+            };
+            let task = super::background::run(
+                bring_up,
+                Arc::clone(&shared),
+                Arc::clone(&self.events),
+                reporter,
+                work,
+            );
+            shared.loops.spawn(task.instrument(span));
+            return Ok(connection(shared));
+        }
         // With retry the client connects in the background; without this wait the first
         // JetStream call would time out instead.
         let connected = match wait_for_connection {
@@ -123,37 +181,35 @@ impl ConnectionBuilder {
             _ => Ok(()),
         };
         let up = match connected {
-            Ok(()) => self.bring_up(plan, client.clone(), js).await,
+            Ok(()) => match bring_up.prepare(&shared, work).await {
+                Ok(prepared) => bring_up.launch(&shared, prepared, true).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
-        if up.is_err()
-            && let Err(drain) = client.drain().await
-        {
-            tracing::debug!(error = %drain, "drain after failed start failed");
+        if let Err(e) = up {
+            if let Err(drain) = client.drain().await {
+                tracing::debug!(error = %drain, "drain after failed start failed");
+            }
+            return Err(e);
         }
-        up
+        Ok(connection(shared))
     }
 
-    async fn bring_up(
-        self,
-        plan: Plan,
+    /// The state shared by the connection and its tasks (no I/O). Takes the notification
+    /// channels; the error channel stays for the background bring-up.
+    fn shared(
+        &mut self,
+        service: ServiceName,
+        requests: &[RequestPlan],
+        responses: Vec<ResponsePlan>,
         client: async_nats::Client,
         js: jetstream::Context,
-    ) -> Result<Connection> {
-        let span = self
-            .span
-            .clone()
-            .unwrap_or_else(|| tracing::info_span!("messaging", service = plan.service.as_str()));
-        super::connect::check_server(&client, &self.urls)?;
-        for stream in plan.streams.values().chain(&plan.dead_letter_streams) {
-            let cfg = Plan::stream_config(&self.stream_defaults, &self.stream_configs, stream);
-            crate::stream::ensure(&js, stream, &cfg)
-                .await
-                .map_err(|e| super::connect::explain_stream_error(e, &self.urls))?;
-        }
-        let instruments = self.metrics.instruments(plan.service.as_str());
-        let otel = self.tracing(plan.service.as_str());
-        let observer = Observer::new(self.notifications, self.errors);
+        startup: Arc<Startup>,
+    ) -> Arc<Shared> {
+        let instruments = self.metrics.instruments(service.as_str());
+        let otel = self.tracing(service.as_str());
+        let observer = Observer::new(self.notifications.take(), self.errors.clone());
         #[cfg(feature = "metrics")]
         let observer = observer.with_drop_hook(
             instruments
@@ -162,21 +218,21 @@ impl ConnectionBuilder {
         );
         let micro = crate::micro::Registry::new(
             &self.micro,
-            &plan.service,
-            request::queue_group(&plan.service),
-            &plan.requests,
+            &service,
+            request::queue_group(&service),
+            requests,
             &client,
         );
         let shared = Arc::new(Shared {
-            service: plan.service.clone(),
+            service,
             client,
             js,
             timing: self.timing.clone(),
             observer,
-            health: HealthTracker::new(self.health_interval),
+            health: HealthTracker::new(self.health_interval).with_startup(startup),
             metrics: instruments,
             otel,
-            responses: plan.responses,
+            responses,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
             loops: TaskTracker::new(),
@@ -185,53 +241,29 @@ impl ConnectionBuilder {
             micro,
         });
         self.events.attach(&shared);
-        let mut runtimes = Vec::with_capacity(plan.groups.len());
-        for group in plan.groups {
-            let consumer = consumer::create(&shared, &group).await?;
-            let label = group.label(&plan.service);
-            shared.health.register(&label, group.stream.as_str());
-            let stream_config =
-                Plan::stream_config(&self.stream_defaults, &self.stream_configs, &group.stream);
-            tracing::info!(parent: &span, consumer = %label, stream = group.stream.as_str(), filters = ?group.filters, "started JetStream consumer");
-            let dedup = consumer::Dedup::prepare(&shared, &group, &label).await?;
-            runtimes.push((
-                GroupRuntime::new(Arc::clone(&shared), group, stream_config, label)
-                    .with_dedup(dedup),
-                consumer,
-            ));
-        }
-        let mut subscriptions = Vec::with_capacity(plan.requests.len());
-        for req in plan.requests {
-            let sub = request::subscribe(&shared, &req).await?;
-            tracing::info!(parent: &span, subject = %req.subject, "started request handler");
-            subscriptions.push((Arc::new(req), sub));
-        }
-        crate::micro::start(&shared, &span).await?;
-        // Make sure the server has our subscriptions before callers are told we are up.
         shared
-            .client
-            .flush()
-            .await
-            .map_err(|e| Error::Connect(Box::new(e)))?;
-        // Fetch loops hold a `loops` token while they run; close() waits on them, then on
-        // their handlers (tracked).
-        for (rt, consumer) in runtimes {
-            tokio::spawn(rt.run(consumer).instrument(span.clone()));
+    }
+
+    /// What the bring-up needs from the builder.
+    fn bring_up(
+        &mut self,
+        service: &ServiceName,
+        streams: std::collections::BTreeMap<String, messaging_spec::StreamName>,
+        dead_letter_streams: std::collections::BTreeSet<messaging_spec::StreamName>,
+    ) -> BringUp {
+        let span = self
+            .span
+            .clone()
+            .unwrap_or_else(|| tracing::info_span!("messaging", service = service.as_str()));
+        BringUp {
+            urls: self.urls.clone(),
+            span,
+            streams: streams.into_values().chain(dead_letter_streams).collect(),
+            stream_defaults: std::mem::take(&mut self.stream_defaults),
+            stream_configs: std::mem::take(&mut self.stream_configs),
+            setups: std::mem::take(&mut self.setups),
+            consumer_defaults: std::mem::take(&mut self.consumer_defaults),
         }
-        tokio::spawn(crate::health::monitor(Arc::clone(&shared)).instrument(span.clone()));
-        // Request loops are tracked from the start: at close they drain, and the requests
-        // already delivered to this instance are answered before the client is drained.
-        for (req, sub) in subscriptions {
-            shared
-                .loops
-                .spawn(request::run(Arc::clone(&shared), req, sub).instrument(span.clone()));
-        }
-        tracing::info!(parent: &span, "connection started");
-        Ok(Connection {
-            shared,
-            topology: plan.topology,
-            publishers: plan.publishers,
-        })
     }
 }
 

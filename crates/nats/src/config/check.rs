@@ -99,8 +99,9 @@ impl Config {
         self.check_consumer_defaults(&fail, &one)
     }
 
-    /// Each consumer default on its own, then all together (`backoff` against
-    /// `max_deliver`).
+    /// Each consumer default on its own, then the pairs checked against each other
+    /// (`backoff` against `max_deliver`, `idle_heartbeat` against `max_expires`), then
+    /// all together.
     fn check_consumer_defaults(
         &self,
         fail: &dyn Fn(&str, String) -> Error,
@@ -125,6 +126,31 @@ impl Config {
         if let Some(n) = d.get_prefetch() {
             fields.push(("prefetch", ConsumerOptions::new().prefetch(n)));
         }
+        if let Some(s) = d.get_start_at() {
+            fields.push(("start_at", ConsumerOptions::new().start_at(s)));
+        }
+        if let Some(r) = d.get_replay() {
+            fields.push(("replay", ConsumerOptions::new().replay(r)));
+        }
+        if let Some(n) = d.get_max_ack_pending() {
+            fields.push(("max_ack_pending", ConsumerOptions::new().max_ack_pending(n)));
+        }
+        if let Some(t) = d.get_inactive_threshold() {
+            let o = ConsumerOptions::new().inactive_threshold(t);
+            fields.push(("inactive_threshold", o));
+        }
+        if let Some(t) = d.get_idle_heartbeat() {
+            fields.push(("idle_heartbeat", ConsumerOptions::new().idle_heartbeat(t)));
+        }
+        if let Some(n) = d.get_max_batch() {
+            fields.push(("max_batch", ConsumerOptions::new().max_batch(n)));
+        }
+        if let Some(n) = d.get_max_bytes() {
+            fields.push(("max_bytes", ConsumerOptions::new().max_bytes(n)));
+        }
+        if let Some(t) = d.get_max_expires() {
+            fields.push(("max_expires", ConsumerOptions::new().max_expires(t)));
+        }
         if let Some(dl) = d.get_dead_letter() {
             let key = "consumer_defaults.dead_letter";
             StreamName::from_exchange(dl.destination.as_str())
@@ -138,6 +164,17 @@ impl Config {
         for (field, o) in fields {
             one(&format!("consumer_defaults.{field}"), with(o))?;
         }
-        one("consumer_defaults.backoff", with(d.clone()))
+        // The pairs checked against each other, named by the key that must change.
+        if let (Some(n), false) = (d.get_max_deliver(), d.get_backoff().is_empty()) {
+            let o = ConsumerOptions::new()
+                .max_deliver(n)
+                .backoff(d.get_backoff().to_vec());
+            one("consumer_defaults.backoff", with(o))?;
+        }
+        if let (Some(hb), Some(exp)) = (d.get_idle_heartbeat(), d.get_max_expires()) {
+            let o = ConsumerOptions::new().idle_heartbeat(hb).max_expires(exp);
+            one("consumer_defaults.idle_heartbeat", with(o))?;
+        }
+        one("consumer_defaults", with(d.clone()))
     }
 }

@@ -7,9 +7,11 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use messaging_core::{ConsumerOptions, StartAt};
+use messaging_core::{ConsumerOptions, Replay, StartAt};
 use serde::Deserialize;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::options::{Storage, StreamConfig};
 
@@ -144,10 +146,58 @@ enum StorageName {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "lowercase")]
-enum StartAtName {
-    All,
-    New,
-    Last,
+enum ReplayName {
+    Instant,
+    Original,
+}
+
+/// The key TOML's datetimes arrive under through serde (toml_datetime's private field).
+const TOML_DATETIME: &str = "$__toml_private_datetime";
+
+/// `start_at`: a position's name, a stream sequence (an integer), or an RFC 3339 time (a
+/// string, or a TOML datetime).
+struct StartAtValue(StartAt);
+
+impl<'de> Deserialize<'de> for StartAtValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        const EXPECTED: &str = "\"all\", \"new\", \"last\", \"last_per_subject\", a stream \
+                                sequence (an integer) or an RFC 3339 time";
+        impl<'de> Visitor<'de> for V {
+            type Value = StartAt;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<StartAt, E> {
+                Ok(match v {
+                    "all" => StartAt::All,
+                    "new" => StartAt::New,
+                    "last" => StartAt::Last,
+                    "last_per_subject" => StartAt::LastPerSubject,
+                    _ => match (v.parse::<u64>(), OffsetDateTime::parse(v, &Rfc3339)) {
+                        (Ok(n), _) => StartAt::Sequence(n),
+                        (_, Ok(t)) => StartAt::Time(t),
+                        _ => return Err(E::invalid_value(de::Unexpected::Str(v), &EXPECTED)),
+                    },
+                })
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<StartAt, E> {
+                Ok(StartAt::Sequence(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<StartAt, E> {
+                u64::try_from(v)
+                    .map(StartAt::Sequence)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &EXPECTED))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StartAt, A::Error> {
+                match map.next_entry::<String, String>()? {
+                    Some((k, v)) if k == TOML_DATETIME => self.visit_str(&v),
+                    _ => Err(de::Error::invalid_type(de::Unexpected::Map, &EXPECTED)),
+                }
+            }
+        }
+        d.deserialize_any(V).map(StartAtValue)
+    }
 }
 
 /// The keys of a `[stream_defaults]` or `[streams.<name>]` table.
@@ -193,11 +243,21 @@ struct ConsumerTable {
     backoff: Option<Vec<Duration>>,
     concurrency: Option<usize>,
     prefetch: Option<usize>,
-    start_at: Option<StartAtName>,
+    start_at: Option<StartAtValue>,
     #[serde(deserialize_with = "opt_string")]
     dead_letter: Option<String>,
     #[serde(deserialize_with = "opt_string")]
     dead_letter_routing_key: Option<String>,
+    replay: Option<ReplayName>,
+    max_ack_pending: Option<i64>,
+    #[serde(with = "humantime_serde")]
+    inactive_threshold: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    idle_heartbeat: Option<Duration>,
+    max_batch: Option<usize>,
+    max_bytes: Option<usize>,
+    #[serde(with = "humantime_serde")]
+    max_expires: Option<Duration>,
 }
 
 /// The `[consumer_defaults]` table as [`ConsumerOptions`], through its public setters.
@@ -218,12 +278,32 @@ pub(super) fn consumer_options<'de, D: Deserializer<'de>>(
     if let Some(n) = t.prefetch {
         o = o.prefetch(n);
     }
-    if let Some(s) = t.start_at {
-        o = o.start_at(match s {
-            StartAtName::All => StartAt::All,
-            StartAtName::New => StartAt::New,
-            StartAtName::Last => StartAt::Last,
+    if let Some(StartAtValue(s)) = t.start_at {
+        o = o.start_at(s);
+    }
+    if let Some(r) = t.replay {
+        o = o.replay(match r {
+            ReplayName::Instant => Replay::Instant,
+            ReplayName::Original => Replay::Original,
         });
+    }
+    if let Some(n) = t.max_ack_pending {
+        o = o.max_ack_pending(n);
+    }
+    if let Some(d) = t.inactive_threshold {
+        o = o.inactive_threshold(d);
+    }
+    if let Some(d) = t.idle_heartbeat {
+        o = o.idle_heartbeat(d);
+    }
+    if let Some(n) = t.max_batch {
+        o = o.max_batch(n);
+    }
+    if let Some(n) = t.max_bytes {
+        o = o.max_bytes(n);
+    }
+    if let Some(d) = t.max_expires {
+        o = o.max_expires(d);
     }
     if let Some(k) = t.dead_letter_routing_key {
         o = o.dead_letter_routing_key(k);

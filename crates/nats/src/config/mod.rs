@@ -104,6 +104,10 @@ pub struct Config {
     /// Keep retrying the first connection in the background; `start()` waits for it for
     /// at most [`connection_timeout`](Self::connection_timeout). Unset: `false`.
     pub retry_initial_connect: Option<bool>,
+    /// Start while the broker is unreachable: `start()` returns a not-ready connection
+    /// that connects and sets up in the background
+    /// ([`ConnectionBuilder::optional_broker`]). Unset: `false`.
+    pub optional_broker: Option<bool>,
     /// Reconnect attempts before giving up. Unset: reconnect forever.
     pub max_reconnects: Option<usize>,
     /// Timeout of each connection attempt, and with `retry_initial_connect` how long
@@ -152,7 +156,9 @@ pub struct Config {
     pub streams: BTreeMap<String, StreamConfig>,
     /// Options for every consumer (table `[consumer_defaults]`: `max_deliver`,
     /// `backoff`, `concurrency`, `prefetch`, `start_at`, `dead_letter`,
-    /// `dead_letter_routing_key`); options on a registration win.
+    /// `dead_letter_routing_key`, `replay`, `max_ack_pending`, `inactive_threshold`,
+    /// `idle_heartbeat`, `max_batch`, `max_bytes`, `max_expires`); options on a
+    /// registration win.
     #[serde(deserialize_with = "de::consumer_options")]
     pub consumer_defaults: ConsumerOptions,
 }
@@ -178,6 +184,7 @@ impl std::fmt::Debug for Config {
             .field("tls_client_key", &self.tls_client_key)
             .field("require_tls", &self.require_tls)
             .field("retry_initial_connect", &self.retry_initial_connect)
+            .field("optional_broker", &self.optional_broker)
             .field("max_reconnects", &self.max_reconnects)
             .field("connection_timeout", &self.connection_timeout)
             .field("request_timeout", &self.request_timeout)
@@ -233,6 +240,9 @@ impl Config {
         }
         if let Some(r) = self.retry_initial_connect {
             b = b.retry_initial_connect(r);
+        }
+        if let Some(o) = self.optional_broker {
+            b = b.optional_broker(o);
         }
         if let Some(n) = self.max_reconnects {
             b = b.max_reconnects(Some(n));

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_nats::Subject;
@@ -21,8 +22,11 @@ pub(crate) struct Backlog {
     items: Mutex<VecDeque<Queued>>,
     /// Signalled when a message is pushed.
     pub(crate) ready: Notify,
-    /// Signalled when a message is taken (room for more).
+    /// Signalled when a take leaves fewer than `wake_below` messages (room for a pull).
     pub(crate) space: Notify,
+    /// Set by the fetch loop before it waits; 0: no one waits. A signal per take would wake
+    /// the fetch loop for every message.
+    wake_below: AtomicUsize,
 }
 
 impl Backlog {
@@ -45,11 +49,23 @@ impl Backlog {
     }
 
     pub(crate) fn pop(&self) -> Option<jetstream::Message> {
-        let msg = self.items.lock().ok()?.pop_front().map(|q| q.msg);
-        if msg.is_some() {
+        let (msg, left) = {
+            let mut q = self.items.lock().ok()?;
+            let msg = q.pop_front().map(|q| q.msg);
+            (msg, q.len())
+        };
+        if msg.is_some() && left < self.wake_below.load(Ordering::Acquire) {
+            self.wake_below.store(0, Ordering::Release);
             self.space.notify_one();
         }
         msg
+    }
+
+    /// Asks for a `space` signal once fewer than `n` messages are left (0: none). True when
+    /// that is already so, and the caller need not wait.
+    pub(crate) fn wake_below(&self, n: usize) -> bool {
+        self.wake_below.store(n, Ordering::Release);
+        n > 0 && self.len() < n
     }
 
     /// Reply subjects of messages untouched for `older_than`, marking them touched. The

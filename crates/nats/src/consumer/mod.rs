@@ -4,6 +4,7 @@ mod backlog;
 mod config;
 mod dead_letter;
 mod dedup;
+mod fetch;
 
 pub(crate) use config::create;
 pub(crate) use dedup::Dedup;
@@ -14,9 +15,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, PullConsumer};
+use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{self, AckKind};
-use futures::StreamExt;
 use messaging_spec::DeliveryInfo;
 use tokio::sync::Semaphore;
 
@@ -26,13 +26,7 @@ use crate::options::StreamConfig;
 use crate::otel::SpanFacts;
 use crate::plan::GroupPlan;
 use backlog::Backlog;
-use config::{create_from, start_policy};
 use messaging_core::{Outcome, Settlement, dispatch};
-
-/// Server-side expiry of one pull request; an idle consumer re-pulls this often.
-const PULL_EXPIRES: Duration = Duration::from_secs(5);
-/// An idle consumer checks that the server still has it this often.
-const VERIFY_IDLE: Duration = Duration::from_secs(15);
 
 /// Everything a running group needs.
 pub(crate) struct GroupRuntime {
@@ -103,81 +97,6 @@ impl GroupRuntime {
         this.shared.health.fetching(&this.label, false);
     }
 
-    /// Pulls exactly as many messages as the backlog has room for.
-    async fn fetch_loop(&self, mut consumer: PullConsumer) {
-        let shutdown = self.shared.shutdown.clone();
-        let capacity = self.group.options.effective_prefetch();
-        let refill = (capacity / 2).max(1);
-        let mut failures = 0u32;
-        let mut last_verified = Instant::now();
-        self.shared.health.fetching(&self.label, true);
-        self.shared
-            .health
-            .bound(&self.label, &consumer.cached_info().name);
-        'outer: loop {
-            let free = capacity.saturating_sub(self.backlog.len());
-            if free < refill {
-                tokio::select! {
-                    biased;
-                    () = shutdown.cancelled() => break,
-                    () = self.backlog.space.notified() => continue,
-                }
-            }
-            let batch = consumer
-                .batch()
-                .max_messages(free)
-                .expires(PULL_EXPIRES)
-                .messages()
-                .await;
-            let mut batch = match batch {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!(consumer = %self.label, error = %e, "pull request failed");
-                    if !self.recover(&mut consumer, &mut failures).await {
-                        break;
-                    }
-                    continue;
-                }
-            };
-            let mut received = 0usize;
-            loop {
-                let next = tokio::select! {
-                    biased;
-                    () = shutdown.cancelled() => break 'outer,
-                    n = batch.next() => n,
-                };
-                match next {
-                    Some(Ok(msg)) => {
-                        received += 1;
-                        self.backlog.push(msg);
-                    }
-                    Some(Err(e)) => {
-                        tracing::warn!(consumer = %self.label, error = %e, "fetch error");
-                        self.shared.health.fetching(&self.label, false);
-                        if !self.recover(&mut consumer, &mut failures).await {
-                            break 'outer;
-                        }
-                        self.shared.health.fetching(&self.label, true);
-                        continue 'outer;
-                    }
-                    None => break,
-                }
-            }
-            failures = 0;
-            self.shared.health.fetched(&self.label);
-            // An idle pull ends quietly even when the consumer is gone (a 404 reads as
-            // "no messages"), so check now and then.
-            if received == 0 && last_verified.elapsed() >= VERIFY_IDLE {
-                last_verified = Instant::now();
-                if consumer.info().await.is_err()
-                    && !self.recover(&mut consumer, &mut failures).await
-                {
-                    break;
-                }
-            }
-        }
-    }
-
     /// Hands backlog messages to handlers as permits free up, keeping waiting messages
     /// alive; on shutdown naks whatever is still waiting so another instance gets it now.
     async fn dispatch_loop(self: Arc<Self>, ack_wait: Duration) {
@@ -229,29 +148,6 @@ impl GroupRuntime {
         }
     }
 
-    /// A lost ephemeral resumes after the last message it saw instead of replaying the
-    /// stream, unless the stream itself is newer than that message (its sequences started
-    /// over). A lost durable, or one that saw nothing yet, starts where a new one would.
-    async fn resume_policy(&self) -> DeliverPolicy {
-        let last = self.last_sequence.load(Ordering::Relaxed);
-        if self.group.durable.is_some() || last == 0 {
-            return start_policy(&self.group);
-        }
-        let published = self.last_published.load(Ordering::Relaxed);
-        let created = match self.shared.js.get_stream(self.group.stream.as_str()).await {
-            Ok(s) => s.cached_info().created.unix_timestamp_nanos(),
-            Err(_) => return start_policy(&self.group),
-        };
-        if created > i128::from(published) {
-            // A new stream: everything in it came after what we saw.
-            DeliverPolicy::All
-        } else {
-            DeliverPolicy::ByStartSequence {
-                start_sequence: last + 1,
-            }
-        }
-    }
-
     async fn keep_alive(&self, older_than: Duration) {
         for reply in self.backlog.stale(older_than) {
             if let Err(e) = self
@@ -265,45 +161,6 @@ impl GroupRuntime {
         }
     }
 
-    /// Makes sure the consumer still exists; recreates it (and the stream) if not.
-    /// Returns false when shutting down.
-    async fn recover(&self, consumer: &mut PullConsumer, failures: &mut u32) -> bool {
-        let shutdown = &self.shared.shutdown;
-        loop {
-            let delay = Duration::from_millis(100u64 << (*failures).min(6));
-            *failures = failures.saturating_add(1);
-            tokio::select! {
-                () = shutdown.cancelled() => return false,
-                () = tokio::time::sleep(delay) => {}
-            }
-            match consumer.info().await {
-                Ok(_) => return true,
-                Err(e) => {
-                    tracing::info!(consumer = %self.label, error = %e, "consumer unavailable; recreating");
-                }
-            }
-            let recreated = async {
-                crate::stream::ensure(&self.shared.js, &self.group.stream, &self.stream_config)
-                    .await?;
-                let deliver = self.resume_policy().await;
-                create_from(&self.shared, &self.group, deliver).await
-            }
-            .await;
-            match recreated {
-                Ok(c) => {
-                    tracing::info!(consumer = %self.label, "consumer recreated");
-                    *consumer = c;
-                    self.remember(consumer);
-                    self.shared
-                        .health
-                        .bound(&self.label, &consumer.cached_info().name);
-                    return true;
-                }
-                Err(e) => tracing::warn!(consumer = %self.label, error = %e, "recreate failed"),
-            }
-        }
-    }
-
     async fn dispatch(&self, msg: jetstream::Message, ack_wait: Duration) {
         let start = Instant::now();
         let stream = self.group.stream.as_str();
@@ -311,11 +168,9 @@ impl GroupRuntime {
         let key = subject
             .strip_prefix(stream)
             .and_then(|rest| rest.strip_prefix('.'))
-            .unwrap_or(subject)
-            .to_owned();
+            .unwrap_or(subject);
         let raw_headers = headers::from_nats(msg.headers.as_ref());
-        let info =
-            DeliveryInfo::new(self.label.as_str(), stream, key.as_str()).with_headers(raw_headers);
+        let info = DeliveryInfo::new(self.label.as_str(), stream, key).with_headers(raw_headers);
         let metadata = dispatch::metadata_for(&info.headers, &info);
         let (delivered, sequence, published) = msg.info().map_or((1, 0, 0), |i| {
             let ns = i64::try_from(i.published.unix_timestamp_nanos()).unwrap_or(i64::MAX);
@@ -324,11 +179,13 @@ impl GroupRuntime {
         if self.last_sequence.fetch_max(sequence, Ordering::Relaxed) < sequence {
             self.last_published.store(published, Ordering::Relaxed);
         }
-        let recorder = self.shared.metrics.consumer(&self.label, &key);
+        let recorder = self.shared.metrics.consumer(&self.label, key);
         recorder.received(delivered);
-        let id = info
-            .headers
-            .get_str(messaging_spec::CE_ID)
+        // Copied only for a duplicate filter: the handler takes the headers.
+        let id = self
+            .dedup
+            .as_ref()
+            .and_then(|_| info.headers.get_str(messaging_spec::CE_ID))
             .map(str::to_owned);
         let fresh = match (&self.dedup, &id) {
             (Some(dedup), Some(id)) => match dedup.begin(id).await {
@@ -350,18 +207,18 @@ impl GroupRuntime {
             _ => false,
         };
         let report = self.shared.observer.wants().then(|| info.clone());
-        let (outcome, error) = match self.group.routes.route(&key) {
+        let (outcome, error) = match self.group.routes.route(key) {
             None => (
                 Outcome::NoHandler,
                 Some(messaging_core::Error::NoHandler {
-                    routing_key: key.clone(),
+                    routing_key: key.to_owned(),
                 }),
             ),
             Some(route) => {
                 let facts = SpanFacts {
                     destination: stream,
                     subject,
-                    routing_key: &key,
+                    routing_key: key,
                     message_id: info.headers.get_str(messaging_spec::CE_ID),
                     body_size: msg.payload.len(),
                     subscription: Some(&self.label),
@@ -375,7 +232,7 @@ impl GroupRuntime {
                     }
                 })
                 .await;
-                let (outcome, error) = dispatch::classify(result, &key);
+                let (outcome, error) = dispatch::classify(result, key);
                 span.finish(error.as_ref());
                 (outcome, error)
             }
@@ -392,7 +249,7 @@ impl GroupRuntime {
                 match (action, error) {
                     (Settlement::Reject, Some(e)) => {
                         let facts = Given {
-                            key: &key,
+                            key,
                             outcome,
                             sequence,
                             delivered,

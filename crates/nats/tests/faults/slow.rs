@@ -60,7 +60,7 @@ async fn f6_a_handler_slower_than_ack_wait_is_not_redelivered() -> TestResult {
 async fn f7_a_slow_consumer_under_a_flood_holds_only_its_prefetch() -> TestResult {
     let _serial = crate::serial().await;
     const N: usize = 20_000;
-    const PREFETCH: u64 = 16; // the default for concurrency 1
+    const PREFETCH: u64 = 512; // the default for concurrency 1
     let server = support::server();
     let tally = Tally::default();
     let t = tally.clone();

@@ -1,0 +1,143 @@
+//! Publishing with stream acks: raw async-nats sending the library's header set, against
+//! the library. `window` acks in flight (1 = each publish awaits its ack).
+
+use std::collections::VecDeque;
+
+use async_nats::jetstream::{self, stream};
+use messaging_nats::Connection;
+
+use crate::measure::{Meter, Sample};
+use crate::{BoxErr, event};
+
+/// The CloudEvents headers of the spec, set by hand.
+pub(crate) fn ce_headers(key: &str, source: &str, id: &str) -> async_nats::HeaderMap {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("ce-type", key);
+    headers.insert("ce-specversion", "1.0");
+    headers.insert("ce-source", source);
+    headers.insert("ce-datacontenttype", "application/json");
+    headers.insert("ce-time", "2026-11-26T10:00:00Z");
+    headers.insert("ce-id", id);
+    headers
+}
+
+/// The headers the library sends with every event.
+fn library_headers(id: &str) -> async_nats::HeaderMap {
+    let mut headers = ce_headers("Order.Created", "bench-pub", id);
+    headers.insert("service", "bench-pub");
+    headers.insert("Nats-Msg-Id", id);
+    headers
+}
+
+pub(crate) async fn raw(
+    url: &str,
+    stream_name: &str,
+    n: usize,
+    window: usize,
+    server_pid: Option<u32>,
+) -> Result<Sample, BoxErr> {
+    let client = async_nats::connect(url).await?;
+    let js = jetstream::ContextBuilder::new()
+        .max_ack_inflight(window.max(1))
+        .backpressure_on_inflight(true)
+        .build(client);
+    js.create_stream(stream::Config {
+        name: stream_name.to_owned(),
+        subjects: vec![format!("{stream_name}.>")],
+        ..Default::default()
+    })
+    .await?;
+    let subject = format!("{stream_name}.Order.Created");
+    let meter = Meter::start(server_pid);
+    let mut acks = VecDeque::with_capacity(window);
+    for i in 0..n {
+        if acks.len() == window
+            && let Some(ack) = acks.pop_front()
+        {
+            let _: jetstream::publish::PublishAck = ack.await?;
+        }
+        let body = serde_json::to_vec(&event(i))?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let ack = js
+            .publish_with_headers(subject.clone(), library_headers(&id), body.into())
+            .await?;
+        if window <= 1 {
+            ack.await?;
+        } else {
+            acks.push_back(ack);
+        }
+    }
+    for ack in acks {
+        ack.await?;
+    }
+    let sample = meter.stop(n);
+    js.delete_stream(stream_name).await?;
+    Ok(sample)
+}
+
+pub(crate) async fn ours(
+    url: &str,
+    stream_name: &str,
+    n: usize,
+    window: usize,
+    server_pid: Option<u32>,
+) -> Result<Sample, BoxErr> {
+    let conn = Connection::builder("bench-pub")
+        .url(url)
+        .max_ack_inflight(window.max(1))
+        .stream_publisher(stream_name)
+        .start()
+        .await?;
+    let publisher = conn.stream_publisher(stream_name)?;
+    let meter = Meter::start(server_pid);
+    if window <= 1 {
+        for i in 0..n {
+            publisher.publish("Order.Created", &event(i)).await?;
+        }
+    } else {
+        let mut acks = VecDeque::with_capacity(window);
+        for i in 0..n {
+            if acks.len() == window
+                && let Some(ack) = acks.pop_front()
+            {
+                ack.await?;
+            }
+            acks.push_back(publisher.publish("Order.Created", &event(i)).send().await?);
+        }
+        for ack in acks {
+            ack.await?;
+        }
+    }
+    let sample = meter.stop(n);
+    conn.close().await?;
+    jetstream::new(async_nats::connect(url).await?)
+        .delete_stream(stream_name)
+        .await?;
+    Ok(sample)
+}
+
+/// Fills `stream_name` with `n` events through the library (its headers on the wire), for
+/// the consume runs.
+pub(crate) async fn fill(url: &str, stream_name: &str, n: usize) -> Result<(), BoxErr> {
+    let conn = Connection::builder("bench-fill")
+        .url(url)
+        .max_ack_inflight(512)
+        .stream_publisher(stream_name)
+        .start()
+        .await?;
+    let publisher = conn.stream_publisher(stream_name)?;
+    let mut acks = VecDeque::with_capacity(512);
+    for i in 0..n {
+        if acks.len() == 512
+            && let Some(ack) = acks.pop_front()
+        {
+            ack.await?;
+        }
+        acks.push_back(publisher.publish("Order.Created", &event(i)).send().await?);
+    }
+    for ack in acks {
+        ack.await?;
+    }
+    conn.close().await?;
+    Ok(())
+}
