@@ -44,6 +44,10 @@ pub fn remote_error(body: &[u8]) -> Option<String> {
     struct ErrorOnly {
         error: String,
     }
+    // A derived struct also reads from an array (`[""]`); the shape is an object only.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return None;
+    }
     serde_json::from_slice::<ErrorOnly>(body)
         .ok()
         .map(|e| e.error)
@@ -75,6 +79,7 @@ mod tests {
         assert_eq!(remote_error(b"[1]"), None);
         assert_eq!(remote_error(b"not json"), None);
         assert_eq!(remote_error(br#"{"id":1,"error":"x"}"#), None);
+        assert_eq!(remote_error(br#"[""]"#), None);
         assert_eq!(
             remote_error(br#" { "error" : "spaced" } "#).as_deref(),
             Some("spaced")
