@@ -144,6 +144,25 @@ impl From<CliError> for Outcome {
     }
 }
 
+/// A file name for `service` that stays inside the output directory: service names come
+/// from input files or the broker, so only `[A-Za-z0-9._-]` reaches a file name.
+pub(crate) fn file_stem(service: &str) -> String {
+    let stem: String = service
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match stem.trim_start_matches('.') {
+        "" => "_".to_owned(),
+        s => s.to_owned(),
+    }
+}
+
 /// The lines of `errors` (split on newlines, trimmed, blanks dropped), each prefixed `<file>: `.
 pub(crate) fn prefixed(file: &impl fmt::Display, errors: &impl fmt::Display) -> Vec<String> {
     error_lines(&errors.to_string())

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::cmd::cross_validate;
 use crate::error::CliError;
 use crate::input::Input;
-use crate::output::Outcome;
+use crate::output::{Outcome, file_stem};
 use crate::rules::Rules;
 
 /// The file name of the fleet document in `--out`.
@@ -149,24 +149,6 @@ fn write_all(
         written.push(path.display().to_string());
     }
     Ok(written)
-}
-
-/// Service names come from input files, so only `[A-Za-z0-9._-]` reaches a file name.
-fn file_stem(service: &str) -> String {
-    let stem: String = service
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    match stem.trim_start_matches('.') {
-        "" => "_".to_owned(),
-        s => s.to_owned(),
-    }
 }
 
 #[cfg(test)]

@@ -95,18 +95,7 @@ pub(crate) async fn ours(
             publisher.publish("Order.Created", &event(i)).await?;
         }
     } else {
-        let mut acks = VecDeque::with_capacity(window);
-        for i in 0..n {
-            if acks.len() == window
-                && let Some(ack) = acks.pop_front()
-            {
-                ack.await?;
-            }
-            acks.push_back(publisher.publish("Order.Created", &event(i)).send().await?);
-        }
-        for ack in acks {
-            ack.await?;
-        }
+        send_windowed(&publisher, n, window).await?;
     }
     let sample = meter.stop(n);
     conn.close().await?;
@@ -126,9 +115,20 @@ pub(crate) async fn fill(url: &str, stream_name: &str, n: usize) -> Result<(), B
         .start()
         .await?;
     let publisher = conn.stream_publisher(stream_name)?;
-    let mut acks = VecDeque::with_capacity(512);
+    send_windowed(&publisher, n, 512).await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// Publishes `n` events through the library, awaiting acks in a sliding window.
+async fn send_windowed(
+    publisher: &messaging_nats::Publisher,
+    n: usize,
+    window: usize,
+) -> Result<(), BoxErr> {
+    let mut acks = VecDeque::with_capacity(window);
     for i in 0..n {
-        if acks.len() == 512
+        if acks.len() == window
             && let Some(ack) = acks.pop_front()
         {
             ack.await?;
@@ -138,6 +138,5 @@ pub(crate) async fn fill(url: &str, stream_name: &str, n: usize) -> Result<(), B
     for ack in acks {
         ack.await?;
     }
-    conn.close().await?;
     Ok(())
 }

@@ -205,14 +205,15 @@ impl Pulls {
         }
     }
 
-    /// The pulls may be lost: after a reconnect, or long silence with a pull outstanding.
-    fn doubtful(&self, client: &async_nats::Client) -> Option<&'static str> {
+    /// What a tick finds: after a reconnect the pulls may be lost (pull afresh); long
+    /// silence with a pull outstanding means they are (check the consumer).
+    fn doubtful(&self, client: &async_nats::Client) -> Option<Heard> {
         if client.statistics().connects.load(Ordering::Relaxed) != self.connects {
-            Some("reconnected")
+            Some(Heard::Reset)
         } else if self.requested > 0
             && self.heard.elapsed() >= MISSED_HEARTBEATS.max(self.heartbeat * 2)
         {
-            Some("missed heartbeats")
+            Some(Heard::Lost("missed heartbeats".to_owned()))
         } else {
             None
         }
@@ -278,14 +279,7 @@ impl GroupRuntime {
                 },
                 () = self.backlog.space.notified() => continue,
                 _ = tick.tick() => match pulls.doubtful(&self.shared.client) {
-                    Some(why) => {
-                        tracing::debug!(consumer = %self.label, why, "pulling afresh");
-                        if why == "missed heartbeats" {
-                            Heard::Lost(why.to_owned())
-                        } else {
-                            Heard::Reset
-                        }
-                    }
+                    Some(heard) => heard,
                     None => continue,
                 },
             };
@@ -305,7 +299,10 @@ impl GroupRuntime {
                     pulls.reported = Instant::now();
                     self.shared.health.fetched(&self.label);
                 }
-                Heard::Reset => pulls.reset(&self.shared.client),
+                Heard::Reset => {
+                    tracing::debug!(consumer = %self.label, "pulling afresh");
+                    pulls.reset(&self.shared.client);
+                }
                 Heard::Lost(why) => {
                     tracing::info!(consumer = %self.label, why = %why, "checking the consumer");
                     self.shared.health.fetching(&self.label, false);

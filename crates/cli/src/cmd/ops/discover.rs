@@ -26,7 +26,7 @@ use super::rabbit::{self, Management};
 use super::table::table;
 use super::{Broker, DEFAULT_SRV_WAIT, block_on, connect};
 use crate::error::CliError;
-use crate::output::Outcome;
+use crate::output::{Outcome, file_stem};
 
 /// What `discover` was asked for.
 #[derive(Debug, Clone, clap::Args)]
@@ -293,24 +293,6 @@ fn report(found: &Found, out: Option<&Path>) -> Outcome {
                 json: serde_json::to_string_pretty(&found.topologies).unwrap_or_default(),
             }
         }
-    }
-}
-
-/// A file name for `service` that stays inside the output directory.
-fn file_stem(service: &str) -> String {
-    let stem: String = service
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    match stem.trim_start_matches('.') {
-        "" => "_".to_owned(),
-        s => s.to_owned(),
     }
 }
 
