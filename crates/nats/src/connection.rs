@@ -22,6 +22,8 @@ use messaging_core::PublishTarget;
 /// State shared by the connection, its publishers and its background tasks.
 pub(crate) struct Shared {
     pub(crate) service: ServiceName,
+    /// The server URLs, comma-separated, without user info: for errors.
+    pub(crate) url: String,
     pub(crate) client: async_nats::Client,
     pub(crate) js: jetstream::Context,
     pub(crate) timing: Timing,
@@ -41,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) closed: AtomicBool,
     /// The NATS service (`$SRV.*`) this connection registers for its request handlers.
     pub(crate) micro: Option<crate::micro::Registry>,
+    /// Permission violations the server reported.
+    pub(crate) violations: Arc<crate::permissions::Violations>,
 }
 
 /// A running service on NATS: its consumers are fetching and its publishers are ready
@@ -100,6 +104,15 @@ impl Shared {
             return Ok(());
         }
         startup.check(&self.client.connection_state())
+    }
+
+    /// `e`, or [`Error::PermissionDenied`] when the server reported a violation that
+    /// explains an operation on `subject` started at `since` failing.
+    pub(crate) fn denied_or(&self, since: Instant, subject: &str, e: Error) -> Error {
+        match self.violations.explain(since, subject) {
+            Some(v) => v.into_error(self.url.clone()),
+            None => e,
+        }
     }
 }
 

@@ -188,6 +188,25 @@ pub enum Error {
         /// The oldest supported version.
         needed: &'static str,
     },
+    /// The server does not permit this connection to publish or subscribe to `subject`.
+    /// The server dropped the message or subscription and reported it asynchronously; the
+    /// operation that needed it (a publish, a request, a JetStream API call of `start()`,
+    /// a request handler's subscription) fails with this instead of a timeout.
+    #[error(
+        "the NATS server at {url} does not permit this connection to {permission} \"{subject}\": \
+         allow it in the user's permissions (`{}: {{ allow: [\"{subject}\"] }}` in the \
+         server's authorization block, or the user JWT's permissions), or connect as a user \
+         that may",
+        .permission.config_key()
+    )]
+    PermissionDenied {
+        /// The server's URLs, comma-separated, without user info.
+        url: String,
+        /// Publishing or subscribing.
+        permission: crate::Permission,
+        /// The subject the server named.
+        subject: String,
+    },
     /// Creating or updating a stream failed.
     #[error("failed to ensure stream {stream}: {source}")]
     Stream {

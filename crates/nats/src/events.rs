@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::connection::Shared;
+use crate::permissions::Violations;
 
 /// Connection events: logged, counted, and fed to health. Slow-consumer warnings are
 /// rate-limited (one per window, with the number suppressed) because they come in floods.
@@ -19,6 +20,8 @@ pub(crate) struct ConnectionEvents {
     early: Mutex<Vec<&'static str>>,
     /// Wakes `start()` waiting for the first connection.
     connected: tokio::sync::watch::Sender<bool>,
+    /// Permission violations, to explain the timeouts they cause.
+    pub(crate) violations: Arc<Violations>,
 }
 
 impl fmt::Debug for ConnectionEvents {
@@ -57,6 +60,7 @@ impl ConnectionEvents {
             shared: OnceLock::new(),
             early: Mutex::new(Vec::new()),
             connected: tokio::sync::watch::Sender::new(false),
+            violations: Arc::default(),
         }
     }
 
@@ -126,7 +130,18 @@ impl ConnectionEvents {
                 "closed"
             }
             async_nats::Event::ServerError(e) => {
-                tracing::warn!(%service, error = %e, "NATS server error");
+                let violation = match e {
+                    async_nats::ServerError::Other(text) => self.violations.record(text),
+                    _ => None,
+                };
+                match violation {
+                    // A configuration problem, not a transient one: what failed because of
+                    // it reports Error::PermissionDenied.
+                    Some(v) => {
+                        tracing::error!(%service, permission = v.permission.config_key(), subject = %v.subject, "the NATS server denied this connection permission to {} {:?}", v.permission, v.subject);
+                    }
+                    None => tracing::warn!(%service, error = %e, "NATS server error"),
+                }
                 "server_error"
             }
             async_nats::Event::ClientError(e) => {

@@ -53,6 +53,7 @@ mod otel;
 #[cfg(not(feature = "otel"))]
 #[path = "otel_off.rs"]
 mod otel;
+mod permissions;
 mod plan;
 mod publisher;
 mod request;
@@ -85,6 +86,7 @@ pub use options::{Storage, StreamConfig};
 pub use otel::bench_consumer_spans;
 #[cfg(feature = "otel")]
 pub use otel::{INSTRUMENTATION_NAME, OtelTracing};
+pub use permissions::Permission;
 pub use publisher::{Call, PendingAck, Publish, PublishReceipt, Publisher};
 
 pub use async_nats;

@@ -341,11 +341,12 @@ impl Publisher {
                 async_nats::RequestErrorKind::TimedOut => RequestFailure::TimedOut,
                 _ => RequestFailure::Other,
             };
-            Error::Request {
+            let e = Error::Request {
                 subject: p.subject.to_string(),
                 kind,
                 source: Box::new(e),
-            }
+            };
+            shared.denied_or(p.started, p.subject.as_str(), e)
         })?;
         if let PublishTarget::Service(target) = &*self.target {
             crate::response::deliver(shared, target, &p.subject, &reply);

@@ -4,6 +4,7 @@
 
 mod security {
     pub(crate) mod auth;
+    pub(crate) mod permissions;
     pub(crate) mod secrets;
     pub(crate) mod setup_errors;
     pub(crate) mod support;

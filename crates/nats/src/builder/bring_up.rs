@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_nats::Subscriber;
 use async_nats::jetstream::consumer::PullConsumer;
@@ -37,7 +38,14 @@ pub(super) struct BringUp {
 pub(super) struct Prepared {
     runtimes: Vec<(GroupRuntime, PullConsumer)>,
     subscriptions: Vec<(Arc<RequestPlan>, Subscriber)>,
+    /// When this attempt started talking to the server: violations since explain it.
+    since: Instant,
 }
+
+/// How long `start()` waits, after the flush, for the server to refuse a subscription,
+/// on servers that require authentication (only they can have permissions). The `-ERR`
+/// comes before the flush's `PONG`, but reaches us on another task.
+const SUBSCRIBE_VERDICT: Duration = Duration::from_millis(100);
 
 /// The parts of a plan one bring-up attempt uses up.
 pub(super) type Work = (Vec<GroupPlan>, Vec<RequestPlan>);
@@ -53,7 +61,24 @@ impl BringUp {
     /// Everything that talks to the server before anything runs: the version check,
     /// streams, consumers, duplicate filters and request subscriptions.
     pub(super) async fn prepare(&self, shared: &Arc<Shared>, work: Work) -> Result<Prepared> {
+        let since = Instant::now();
         let (groups, requests) = work;
+        let prepared = self.prepare_since(shared, groups, requests).await;
+        // A denied JetStream API call or subscription fails as a timeout; the server said
+        // why.
+        prepared.map_err(|e| match shared.violations.find(since, |_| true) {
+            Some(v) => v.into_error(shared.url.clone()),
+            None => e,
+        })
+    }
+
+    async fn prepare_since(
+        &self,
+        shared: &Arc<Shared>,
+        groups: Vec<GroupPlan>,
+        requests: Vec<RequestPlan>,
+    ) -> Result<Prepared> {
+        let since = Instant::now();
         super::connect::check_server(&shared.client, &self.urls)?;
         for stream in &self.streams {
             let cfg = self.stream_config(stream);
@@ -84,6 +109,7 @@ impl BringUp {
         Ok(Prepared {
             runtimes,
             subscriptions,
+            since,
         })
     }
 
@@ -104,6 +130,16 @@ impl BringUp {
             Ok(()) => {}
             Err(e) if strict_flush => return Err(Error::Connect(Box::new(e))),
             Err(e) => tracing::debug!(parent: span, error = %e, "flush after set-up failed"),
+        }
+        if strict_flush && shared.client.server_info().auth_required {
+            let refused = shared
+                .violations
+                .wait_for(prepared.since, SUBSCRIBE_VERDICT, |v| {
+                    v.permission == crate::Permission::Subscribe
+                });
+            if let Some(v) = refused.await {
+                return Err(v.into_error(shared.url.clone()));
+            }
         }
         // Fetch loops hold a `loops` token while they run; close() waits on them, then on
         // their handlers (tracked).

@@ -225,6 +225,7 @@ impl ConnectionBuilder {
         );
         let shared = Arc::new(Shared {
             service,
+            url: super::connect::display_urls(&self.urls),
             client,
             js,
             timing: self.timing.clone(),
@@ -239,6 +240,7 @@ impl ConnectionBuilder {
             ephemerals: std::sync::Mutex::default(),
             closed: AtomicBool::new(false),
             micro,
+            violations: Arc::clone(&self.events.violations),
         });
         self.events.attach(&shared);
         shared

@@ -33,16 +33,31 @@ impl Publisher {
             .unwrap_or_else(|_| Err(PublishError::new(PublishErrorKind::MaxAckPending)))
     }
 
-    /// Records the failure and turns it into [`Error::Publish`].
+    /// Records the failure and turns it into [`Error::Publish`], or
+    /// [`Error::PermissionDenied`] when the server reported why.
     pub(super) fn failed(&self, p: Prepared, attempts: u32, e: PublishError) -> Error {
         self.recorder(&p).failed(p.started.elapsed());
         p.span.failed(&e);
+        let denied = self
+            .shared
+            .violations
+            .explain(p.started, p.subject.as_str());
+        if let Some(v) = denied {
+            return v.into_error(self.shared.url.clone());
+        }
         Error::Publish {
             subject: p.subject.into_string(),
             attempts,
             kind: failure(e.kind()),
             source: Box::new(e),
         }
+    }
+
+    /// True when the server reported a violation that explains this publish failing:
+    /// retrying cannot help.
+    fn denied(&self, p: &Prepared) -> bool {
+        let violations = &self.shared.violations;
+        violations.explain(p.started, p.subject.as_str()).is_some()
     }
 }
 
@@ -170,7 +185,11 @@ impl IntoFuture for PendingAck {
                         prepared.span.finish(None);
                         return Ok(receipt(*prepared, ack));
                     }
-                    Err(e) if retryable(e.kind()) && attempt < timing.publish_attempts => {
+                    Err(e)
+                        if retryable(e.kind())
+                            && attempt < timing.publish_attempts
+                            && !publisher.denied(&prepared) =>
+                    {
                         let delay = retry_delay(timing.publish_retry_delay, attempt);
                         // Per attempt at debug: an outage retries a whole window at once.
                         tracing::debug!(subject = %prepared.subject, id = %prepared.headers.id(), attempt, error = %e, "publish not acknowledged; retrying with the same id");

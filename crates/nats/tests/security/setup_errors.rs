@@ -1,19 +1,17 @@
 //! Set-up errors that say what to do: connection refused, DNS failure, a connect
-//! timeout, a server without JetStream, and a permission violation. Each test prints the
+//! timeout, and a server without JetStream (permission violations: `permissions.rs`). Each test prints the
 //! error as `main() -> Result<(), Error>` would (`Error: {e:?}`); run with
 //! `--nocapture` to see them.
 
-use std::future::IntoFuture;
 use std::time::Duration;
 
-use messaging_nats::{ConnectFailure, Connection, Error, PublishFailure};
+use messaging_nats::{ConnectFailure, Connection, Error};
 use messaging_spec::{ConsumableEvent, HandlerError};
 use messaging_testkit::NatsServer;
 use serde_json::{Value, json};
 
 use super::support::{
-    LogBuffer, TestResult, assert_names_url, bounded, builder, connect_failure, start_error,
-    start_server,
+    TestResult, assert_names_url, bounded, builder, connect_failure, start_error, start_server,
 };
 
 /// What Rust prints for an error returned from `main`.
@@ -128,60 +126,5 @@ async fn a_request_only_service_needs_no_jetstream() -> TestResult {
     )
     .await?;
     bounded(conn.close()).await?;
-    Ok(())
-}
-
-#[tokio::test]
-async fn a_denied_publish_names_the_subject() -> TestResult {
-    let server = start_server(NatsServer::builder().config(
-        r#"authorization {
-  users = [
-    { user: "limited", password: "limited-pw-8e1b", permissions: { publish: { deny: ["events.>"] } } }
-  ]
-}"#,
-    ));
-    let logs = LogBuffer::default();
-    let guard = logs.install();
-    let conn = bounded(
-        builder(&server, "limited")
-            .user_and_password("limited", "limited-pw-8e1b")
-            .publish_timeout(Duration::from_millis(500))
-            .publish_retries(1, Duration::from_millis(10))
-            .event_publisher()
-            .start(),
-    )
-    .await?;
-    let events = conn.event_publisher()?;
-    let result = bounded(
-        events
-            .publish("Order.Created", &json!({"id": 1}))
-            .into_future(),
-    )
-    .await;
-    let e = match result {
-        Err(e) => e,
-        Ok(receipt) => panic!("a denied publish was acked: {receipt:?}"),
-    };
-    // The server drops the message and says why in an asynchronous -ERR, which the client
-    // logs; the publish itself sees no ack.
-    match &e {
-        Error::Publish { subject, kind, .. } => {
-            assert_eq!(subject, "events.Order.Created");
-            assert_eq!(*kind, PublishFailure::TimedOut);
-        }
-        other => panic!("expected Error::Publish, got {other:?}"),
-    }
-    println!("{}", as_main_prints(&e));
-    bounded(conn.close()).await?;
-    drop(guard);
-    // The -ERR names the subject; it is logged as a warning.
-    let logged = logs.contents();
-    let warning = logged
-        .lines()
-        .find(|l| l.contains("NATS server error"))
-        .ok_or_else(|| format!("no server error logged:\n{logged}"))?;
-    assert!(warning.contains("WARN"), "{warning}");
-    assert!(warning.contains("events.Order.Created"), "{warning}");
-    println!("{warning}");
     Ok(())
 }
