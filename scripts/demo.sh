@@ -5,6 +5,8 @@
 #
 #   bash scripts/demo.sh          both brokers
 #   bash scripts/demo.sh nats     one of them (nats | amqp)
+#   bash scripts/demo.sh nats --hold [--topologies DIR]
+#                                 keep the NATS fleet running for the CLI (docs/fleet.md)
 #
 # With NATS_URL or RABBITMQ_URL set, that broker is used instead of a private one.
 # Installs what a fresh machine lacks first (nats-server, rabbitmq-server).
@@ -14,4 +16,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 eval "$(bash scripts/install-deps.sh | grep '^PATH=' | sed 's/^/export /')"
 
-exec cargo run --quiet -p messaging-example-shop --bin shop-demo -- "${1:-all}"
+exec cargo run --quiet -p messaging-example-shop --bin shop-demo -- "${@:-all}"

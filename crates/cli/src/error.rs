@@ -73,6 +73,9 @@ pub(crate) enum CliError {
         #[source]
         source: io::Error,
     },
+    /// `visualize --svg` was given topologies with no named service: there is no picture.
+    #[error("nothing to draw: no topology names a service (serviceName is empty)")]
+    NothingToDraw,
     /// The HTML page could not be written.
     #[error("writing {}: {source}", .path.display())]
     WriteHtml {

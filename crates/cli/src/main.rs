@@ -30,6 +30,7 @@ mod error;
 mod html;
 mod input;
 mod output;
+mod picture;
 mod rules;
 
 use std::io::Write;
@@ -90,12 +91,17 @@ enum Command {
         /// Draw even when the topologies do not validate.
         #[arg(long)]
         no_validate: bool,
-        /// Also write a self-contained HTML page that renders the diagram.
+        /// Also write an HTML page with the picture of the fleet: self-contained (the SVG is
+        /// drawn here and inlined; no script, nothing loaded when it is viewed).
         #[arg(long, value_name = "OUT.html")]
         html: Option<PathBuf>,
-        /// Where the page loads Mermaid's ES-module build from (e.g. a local copy for offline use).
-        #[arg(long, value_name = "URL", requires = "html", default_value = html::DEFAULT_MERMAID_SRC)]
-        mermaid_src: String,
+        /// Render the page's diagram with Mermaid instead, loading its ES-module build from
+        /// URL (`html::DEFAULT_MERMAID_SRC` is the published one).
+        #[arg(long, value_name = "URL", requires = "html")]
+        mermaid_src: Option<String>,
+        /// Also write the picture alone, as an SVG file.
+        #[arg(long, value_name = "OUT.svg")]
+        svg: Option<PathBuf>,
     },
     /// Print the AsyncAPI 3.0 document of the topologies (validated together first): one
     /// service's for one file, the fleet's for several.
@@ -230,9 +236,11 @@ fn main() -> ExitCode {
             no_validate,
             html,
             mermaid_src,
+            svg,
         } => {
             let page = html.map(|path| HtmlPage { path, mermaid_src });
-            cmd::visualize::run(files, (!no_validate).then_some(cli.rules), page.as_ref())
+            let rules = (!no_validate).then_some(cli.rules);
+            cmd::visualize::run(files, rules, page.as_ref(), svg.as_deref())
         }
         Command::Asyncapi {
             files,

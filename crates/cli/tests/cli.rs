@@ -337,13 +337,14 @@ fn visualize_validates_unless_told_not_to_and_writes_html() {
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;");
+    // Self-contained by default: the picture inline, the Mermaid text to copy, no script.
     assert!(
-        html.contains(&format!("<pre class=\"mermaid\">\n{escaped}</pre>")),
+        html.contains(&format!("<pre id=\"mermaid-source\">\n{escaped}</pre>")),
         "{html}"
     );
-    assert!(html.contains(
-        "<meta name=\"mermaid-src\" content=\"https://cdn.jsdelivr.net/npm/mermaid@11/dist/mermaid.esm.min.mjs\">"
-    ));
+    assert!(html.contains("<figure id=\"picture\">\n<svg"), "{html}");
+    assert!(!html.contains("<script"), "{html}");
+    assert!(!html.contains("https://"), "{html}");
 
     let run = messaging(
         &[
@@ -360,6 +361,10 @@ fn visualize_validates_unless_told_not_to_and_writes_html() {
     assert_eq!(run.code, Some(0), "{run:?}");
     let html = std::fs::read_to_string(&page).expect("page written");
     assert!(html.contains("<meta name=\"mermaid-src\" content=\"./m.mjs?a&amp;b\">"));
+    assert!(
+        html.contains(&format!("<pre class=\"mermaid\">\n{escaped}</pre>")),
+        "{html}"
+    );
 
     let run = messaging(
         &[
@@ -372,6 +377,48 @@ fn visualize_validates_unless_told_not_to_and_writes_html() {
     );
     assert_eq!(run.code, Some(1));
     assert!(run.stdout.starts_with("ERROR: writing "), "{}", run.stdout);
+}
+
+#[test]
+fn visualize_writes_the_picture_as_svg() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let svg = dir.path().join("fleet.svg");
+    let files: Vec<PathBuf> = examples();
+    let mut args = vec!["visualize", "--rules", "export", "--svg", s(&svg)];
+    args.extend(files.iter().map(|f| s(f)));
+    let run = messaging(&args, None);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(run.stderr, format!("wrote {}\n", svg.display()));
+    let picture = std::fs::read_to_string(&svg).expect("svg written");
+    assert!(picture.contains("<svg"), "{picture}");
+    for t in &files {
+        let topology: Topology =
+            serde_json::from_str(&std::fs::read_to_string(t).expect("read")).expect("parse");
+        let name = format!(">{}<", topology.service_name);
+        assert!(picture.contains(&name), "{name} missing");
+    }
+
+    // Nothing named: no picture, an error, no file.
+    let nameless = dir.path().join("nameless.json");
+    write(
+        dir.path(),
+        "nameless.json",
+        &json!({"serviceName": "", "endpoints": []}),
+    );
+    let empty = dir.path().join("empty.svg");
+    let run = messaging(
+        &[
+            "visualize",
+            "--no-validate",
+            "--svg",
+            s(&empty),
+            s(&nameless),
+        ],
+        None,
+    );
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(run.stdout.starts_with("ERROR: nothing to draw"), "{run:?}");
+    assert!(!empty.exists());
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! Renders `messaging visualize --html` pages in headless Chromium, loading Mermaid from a
-//! local npm install served on localhost, and checks the SVG Mermaid drew.
+//! Renders `messaging visualize --html` pages in headless Chromium: the self-contained
+//! picture page, and Mermaid pages loading Mermaid from a local npm install served on
+//! localhost (checking the SVG Mermaid drew).
 //!
 //! Needs `chromium` (Debian) and `npm`. Without them the test prints SKIPPED and passes,
 //! except under `CI=true`, where it fails.
@@ -109,6 +110,65 @@ fn html_pages_render_in_headless_chromium() {
             "Could not render the diagram with Mermaid from {missing}"
         )),
         "{dom}"
+    );
+}
+
+/// The default page (no `--mermaid-src`) draws the fleet itself: Chromium shows the
+/// picture's SVG with every service, stream and request path, and fetches nothing but the
+/// page.
+#[test]
+fn the_fleet_picture_page_is_self_contained() {
+    if let Err(reason) = run_bounded(Command::new("chromium").arg("--version"), CHROMIUM_LIMIT) {
+        return skip(&format!("chromium unavailable: {reason}"));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let server = Server::start(root.to_owned()).expect("start file server");
+    let examples = common::repo_root().join("examples/topologies");
+    let page = root.join("picture.html");
+    let mut args = vec!["visualize", "--html", s(&page)];
+    let files: Vec<PathBuf> = ["billing", "notifications", "orders", "web-app"]
+        .iter()
+        .map(|n| examples.join(format!("{n}.json")))
+        .collect();
+    args.extend(files.iter().map(|f| s(f)));
+    let run = messaging(&args, None);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let dom = chromium_dom(root, &format!("http://{}/picture.html", server.addr));
+    let start = dom
+        .find("<figure id=\"picture\">")
+        .unwrap_or_else(|| panic!("no picture in DOM:\n{dom}"));
+    let end = dom[start..].find("</figure>").expect("figure closes") + start;
+    let figure = &dom[start..end];
+    assert!(figure.contains("<svg"), "{figure}");
+    let texts: Vec<&str> = figure
+        .split("<tspan")
+        .skip(1)
+        .filter_map(|t| t.split_once('>').map(|(_, rest)| rest))
+        .filter_map(|rest| rest.split_once('<').map(|(text, _)| text.trim()))
+        .collect();
+    for name in [
+        "billing",
+        "notifications",
+        "orders",
+        "web-app",
+        "events",
+        "stream",
+        "requests",
+    ] {
+        assert!(texts.contains(&name), "{name} not drawn: {texts:?}");
+    }
+    // billing's request subjects and web-app's responses from it are nodes of their own,
+    // next to the service (Mermaid gives all three one id).
+    assert_eq!(
+        texts.iter().filter(|t| **t == "billing").count(),
+        3,
+        "{texts:?}"
+    );
+    assert!(texts.contains(&"responses"), "{texts:?}");
+    assert!(
+        !server.requested(|p| p != "/picture.html" && p != "/favicon.ico"),
+        "the page fetched something"
     );
 }
 

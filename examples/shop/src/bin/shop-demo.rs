@@ -2,6 +2,11 @@
 //! `shop-demo [nats|amqp|all]` (default `all`). With `NATS_URL` or `RABBITMQ_URL` set,
 //! that broker is used instead of a private one.
 //!
+//! `shop-demo nats --hold [--topologies DIR]` keeps the NATS fleet running after the
+//! orders, until Ctrl-C or SIGTERM, so the `messaging` CLI and `nats` can look at it
+//! (`scripts/fleet.sh`, `docs/fleet.md`); `--topologies` writes each service's declared
+//! topology to `DIR/<service>.json` first.
+//!
 //! The services' code is the same on both brokers (`messaging_example_shop`); only the
 //! few lines that build a connection differ.
 
@@ -31,15 +36,9 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
         )
         .init();
-    let which = std::env::args().nth(1).unwrap_or_else(|| "all".to_owned());
-    let result = match which.as_str() {
-        "nats" => on_nats().await,
-        "amqp" => on_amqp().await,
-        "all" => match on_nats().await {
-            Ok(()) => on_amqp().await,
-            Err(e) => Err(e),
-        },
-        other => Err(format!("unknown broker {other:?}: use nats, amqp or all").into()),
+    let result = match Args::parse(std::env::args().skip(1)) {
+        Ok(args) => run(args).await,
+        Err(e) => Err(e),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -47,6 +46,57 @@ async fn main() -> ExitCode {
             eprintln!("shop-demo failed: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The command line.
+#[derive(Debug, Default)]
+struct Args {
+    broker: Option<String>,
+    /// Keep the fleet running after the orders.
+    hold: bool,
+    /// Where to write the declared topologies.
+    topologies: Option<std::path::PathBuf>,
+}
+
+impl Args {
+    fn parse(mut args: impl Iterator<Item = String>) -> Result<Self, BoxError> {
+        let mut parsed = Self::default();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--hold" => parsed.hold = true,
+                "--topologies" => match args.next() {
+                    Some(dir) => parsed.topologies = Some(dir.into()),
+                    None => return Err("--topologies needs a directory".into()),
+                },
+                flag if flag.starts_with('-') => {
+                    return Err(
+                        format!("unknown flag {flag:?}: use --hold or --topologies DIR").into(),
+                    );
+                }
+                _ if parsed.broker.is_some() => {
+                    return Err(format!("unexpected argument {arg:?}").into());
+                }
+                _ => parsed.broker = Some(arg),
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+async fn run(args: Args) -> Result<(), BoxError> {
+    let which = args.broker.as_deref().unwrap_or("all");
+    if (args.hold || args.topologies.is_some()) && which != "nats" {
+        return Err("--hold and --topologies work with `nats` only".into());
+    }
+    match which {
+        "nats" => on_nats(&args).await,
+        "amqp" => on_amqp().await,
+        "all" => match on_nats(&args).await {
+            Ok(()) => on_amqp().await,
+            Err(e) => Err(e),
+        },
+        other => Err(format!("unknown broker {other:?}: use nats, amqp or all").into()),
     }
 }
 
@@ -88,7 +138,7 @@ async fn shop<P: EventPublisher, R: Requester>(
     Ok(())
 }
 
-async fn on_nats() -> Result<(), BoxError> {
+async fn on_nats(args: &Args) -> Result<(), BoxError> {
     use messaging_nats::Connection;
     let server = match std::env::var("NATS_URL") {
         Ok(url) if !url.is_empty() => (None, url),
@@ -109,16 +159,40 @@ async fn on_nats() -> Result<(), BoxError> {
     let billing_svc = start(BILLING, billing::setups(tx.clone())).await?;
     let notify = start(NOTIFICATIONS, notifications::setups(tx.clone())).await?;
     let orders_svc = start(ORDERS, orders::setups()).await?;
-    let outcome = shop(
+    let fleet = [orders_svc, notify, billing_svc];
+    if let Some(dir) = &args.topologies {
+        std::fs::create_dir_all(dir)?;
+        for conn in &fleet {
+            let path = dir.join(format!("{}.json", conn.service_name().as_str()));
+            std::fs::write(&path, serde_json::to_string_pretty(conn.topology())? + "\n")?;
+        }
+    }
+    let [orders_svc, ..] = &fleet;
+    let mut outcome = shop(
         &orders_svc.event_publisher()?,
         &orders_svc.service_publisher(BILLING)?,
         &mut journal,
     )
     .await;
-    for conn in [orders_svc, notify, billing_svc] {
+    if args.hold && outcome.is_ok() {
+        // The line scripts wait for; nothing is printed after it until the fleet stops.
+        println!("== holding the fleet on {} (Ctrl-C to stop)", server.1);
+        outcome = stopped().await;
+    }
+    for conn in fleet {
         conn.close().await?;
     }
     outcome
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn stopped() -> Result<(), BoxError> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
 }
 
 async fn on_amqp() -> Result<(), BoxError> {
