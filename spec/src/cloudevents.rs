@@ -101,7 +101,7 @@ pub fn normalize_ce_headers(headers: &Headers) -> Headers {
         } else if let Some(rest) = key.strip_prefix(JMS_CE_PREFIX) {
             (format!("{CE_PREFIX}{rest}"), 2)
         } else {
-            (key.clone(), 0)
+            (key.to_owned(), 0)
         };
         match best.get(&target) {
             Some((held, _)) if *held <= rank => {}

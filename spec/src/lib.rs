@@ -40,7 +40,8 @@ pub use intent::{
 };
 pub use mermaid::mermaid;
 pub use metadata::{
-    ConsumableEvent, DeliveryInfo, ErrorNotification, Headers, Metadata, Notification, SharedError,
+    ConsumableEvent, DeliveryInfo, ErrorNotification, Headers, HeadersIntoIter, Metadata,
+    Notification, SharedError,
 };
 pub use name::{ConsumerSuffix, RoutingKey, RoutingPattern, ServiceName, StreamName};
 pub use routing::{RoutingTable, match_routing_key, routing_key_overlaps};

@@ -1,5 +1,6 @@
 //! What a handler learns about a message: CloudEvents metadata, delivery info, headers.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,11 +26,12 @@ use crate::topology::NotificationSource;
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
-pub struct Headers(BTreeMap<String, serde_json::Value>);
+pub struct Headers(BTreeMap<Cow<'static, str>, serde_json::Value>);
 
 impl<'de> Deserialize<'de> for Headers {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Self(Option::deserialize(d)?.unwrap_or_default()))
+        let map: Option<BTreeMap<String, serde_json::Value>> = Option::deserialize(d)?;
+        Ok(map.map(Self::from).unwrap_or_default())
     }
 }
 
@@ -46,7 +48,17 @@ impl Headers {
         key: impl Into<String>,
         value: impl Into<serde_json::Value>,
     ) -> Option<serde_json::Value> {
-        self.0.insert(key.into(), value.into())
+        self.0.insert(Cow::Owned(key.into()), value.into())
+    }
+
+    /// [`insert`](Self::insert) for a key known at compile time (the `ce-*` names, say):
+    /// the key is not copied. Transports fill headers of every message with it.
+    pub fn insert_static(
+        &mut self,
+        key: &'static str,
+        value: impl Into<serde_json::Value>,
+    ) -> Option<serde_json::Value> {
+        self.0.insert(Cow::Borrowed(key), value.into())
     }
 
     /// Sets `key` only when it is absent. Returns true when it was inserted.
@@ -55,7 +67,7 @@ impl Headers {
         key: impl Into<String>,
         value: impl Into<serde_json::Value>,
     ) -> bool {
-        match self.0.entry(key.into()) {
+        match self.0.entry(Cow::Owned(key.into())) {
             std::collections::btree_map::Entry::Vacant(v) => {
                 v.insert(value.into());
                 true
@@ -100,20 +112,27 @@ impl Headers {
     }
 
     /// Iterates in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &serde_json::Value)> {
-        self.0.iter()
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &serde_json::Value)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), v))
     }
 
     /// Iterates over the string-valued headers only, in key order.
     pub fn iter_str(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0
             .iter()
-            .filter_map(|(k, v)| v.as_str().map(|v| (k.as_str(), v)))
+            .filter_map(|(k, v)| v.as_str().map(|v| (k.as_ref(), v)))
     }
 }
 
 impl FromIterator<(String, serde_json::Value)> for Headers {
     fn from_iter<I: IntoIterator<Item = (String, serde_json::Value)>>(iter: I) -> Self {
+        Self(iter.into_iter().map(|(k, v)| (Cow::Owned(k), v)).collect())
+    }
+}
+
+/// Keys borrowed for `'static` (known names) are not copied.
+impl FromIterator<(Cow<'static, str>, serde_json::Value)> for Headers {
+    fn from_iter<I: IntoIterator<Item = (Cow<'static, str>, serde_json::Value)>>(iter: I) -> Self {
         Self(iter.into_iter().collect())
     }
 }
@@ -122,7 +141,12 @@ impl<'a> FromIterator<(&'a str, &'a str)> for Headers {
     fn from_iter<I: IntoIterator<Item = (&'a str, &'a str)>>(iter: I) -> Self {
         Self(
             iter.into_iter()
-                .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
+                .map(|(k, v)| {
+                    (
+                        Cow::Owned(k.to_owned()),
+                        serde_json::Value::String(v.to_owned()),
+                    )
+                })
                 .collect(),
         )
     }
@@ -130,15 +154,21 @@ impl<'a> FromIterator<(&'a str, &'a str)> for Headers {
 
 impl From<BTreeMap<String, serde_json::Value>> for Headers {
     fn from(map: BTreeMap<String, serde_json::Value>) -> Self {
-        Self(map)
+        map.into_iter().collect()
     }
 }
 
+/// The owned pairs of an [`IntoIterator`] of [`Headers`].
+pub type HeadersIntoIter = std::iter::Map<
+    std::collections::btree_map::IntoIter<Cow<'static, str>, serde_json::Value>,
+    fn((Cow<'static, str>, serde_json::Value)) -> (String, serde_json::Value),
+>;
+
 impl IntoIterator for Headers {
     type Item = (String, serde_json::Value);
-    type IntoIter = std::collections::btree_map::IntoIter<String, serde_json::Value>;
+    type IntoIter = HeadersIntoIter;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
+        self.0.into_iter().map(|(k, v)| (k.into_owned(), v))
     }
 }
 

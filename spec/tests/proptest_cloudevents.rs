@@ -104,7 +104,7 @@ fn model_normalize(h: &Headers) -> BTreeMap<String, Value> {
         ) {
             (Some(rest), _) => (format!("ce-{rest}"), 1),
             (None, Some(rest)) => (format!("ce-{rest}"), 2),
-            (None, None) => (k.clone(), 0),
+            (None, None) => (k.to_owned(), 0),
         };
         let better = out.get(&target).is_none_or(|(r, _)| rank < *r);
         if better {

@@ -147,12 +147,34 @@ pub(crate) fn from_nats(map: Option<&HeaderMap>) -> Headers {
         .filter_map(|(k, vals)| {
             vals.first().map(|v| {
                 (
-                    k.to_string(),
+                    key(k.as_ref()),
                     serde_json::Value::String(v.as_str().to_owned()),
                 )
             })
         })
         .collect()
+}
+
+/// Names every message of ours carries: borrowed, not copied, on the consume path.
+const KNOWN_KEYS: [&str; 11] = [
+    messaging_spec::CE_SPECVERSION,
+    messaging_spec::CE_TYPE,
+    messaging_spec::CE_SOURCE,
+    messaging_spec::CE_ID,
+    messaging_spec::CE_TIME,
+    messaging_spec::CE_DATACONTENTTYPE,
+    SERVICE_HEADER,
+    "Nats-Msg-Id",
+    "traceparent",
+    "tracestate",
+    messaging_spec::CE_CORRELATIONID,
+];
+
+fn key(k: &str) -> std::borrow::Cow<'static, str> {
+    KNOWN_KEYS
+        .iter()
+        .find(|known| **known == k)
+        .map_or_else(|| k.to_owned().into(), |known| (*known).into())
 }
 
 /// Builds a NATS header map from string-valued headers, validating every key and value
@@ -313,6 +335,18 @@ mod tests {
         assert_eq!(ce_time(t).as_str(), "2026-03-05T10:00:00Z");
         assert_eq!(ce_time(t + 1).as_str(), "2026-03-05T10:00:01Z");
         assert_eq!(ce_time(t).as_str(), "2026-03-05T10:00:00Z");
+    }
+
+    #[test]
+    fn known_keys_are_borrowed_and_others_copied() {
+        assert!(matches!(key("ce-id"), std::borrow::Cow::Borrowed("ce-id")));
+        assert!(matches!(
+            key("service"),
+            std::borrow::Cow::Borrowed("service")
+        ));
+        assert!(matches!(key("X-Tenant"), std::borrow::Cow::Owned(k) if k == "X-Tenant"));
+        // Exact case: NATS header names are case-sensitive.
+        assert!(matches!(key("CE-ID"), std::borrow::Cow::Owned(k) if k == "CE-ID"));
     }
 
     #[test]

@@ -41,7 +41,7 @@ async fn stream_publishes_carry_the_nats_transports_headers() -> Res {
     let sent = broker.published();
     assert_eq!(sent.len(), 1);
     let m = &sent[0];
-    let keys: BTreeSet<&str> = m.headers.iter().map(|(k, _)| k.as_str()).collect();
+    let keys: BTreeSet<&str> = m.headers.iter().map(|(k, _)| k).collect();
     assert_eq!(
         keys,
         BTreeSet::from([

@@ -133,14 +133,82 @@ pub(crate) async fn ours(
 /// How long the slow handler of the backlog run takes per event.
 const SLOW_HANDLER: Duration = Duration::from_millis(2);
 
-/// Resident memory while the library's default consumer works through a stream of
-/// `backlog` events with a slow handler: the peak growth over the process before it started,
-/// sampled every 50 ms for `watch`.
-pub(crate) async fn memory_under_backlog(
+/// Resident memory of a fresh process running the library's default consumer on `stream`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Memory {
+    /// Before `start()`: the runtime and the binary.
+    pub(crate) before: u64,
+    /// The highest sample while consuming.
+    pub(crate) peak: u64,
+    /// Events handled in the time watched.
+    pub(crate) handled: usize,
+}
+
+/// The environment variable that makes the bench binary a memory child (`url stream ms`).
+const MEMORY_CHILD: &str = "BENCH_MEMORY_CHILD";
+
+/// Runs [`memory_child`] in a fresh process (this binary again), so nothing the parent
+/// allocated (filling the stream, earlier workloads) counts.
+pub(crate) async fn memory_in_fresh_process(
     url: &str,
     stream: &str,
     watch: Duration,
-) -> Result<(u64, usize), BoxErr> {
+) -> Result<Memory, BoxErr> {
+    let exe = std::env::current_exe()?;
+    let child = tokio::process::Command::new(exe)
+        .arg("--bench")
+        .env(
+            MEMORY_CHILD,
+            format!("{url} {stream} {}", watch.as_millis()),
+        )
+        .output();
+    let out = tokio::time::timeout(watch + crate::RUN_TIMEOUT, child).await??;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    match (field("before"), field("peak"), field("handled")) {
+        (Some(before), Some(peak), Some(handled)) if out.status.success() => Ok(Memory {
+            before,
+            peak,
+            handled: usize::try_from(handled)?,
+        }),
+        _ => Err(format!(
+            "memory child failed ({}): {text}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into()),
+    }
+}
+
+/// In the child: measures and prints `before=… peak=… handled=…`. `None` when this process
+/// is not a memory child.
+pub(crate) async fn memory_child_if_asked() -> Option<Result<(), BoxErr>> {
+    let spec = std::env::var(MEMORY_CHILD).ok()?;
+    let mut parts = spec.split_whitespace();
+    let (Some(url), Some(stream), Some(ms)) = (parts.next(), parts.next(), parts.next()) else {
+        return Some(Err(format!(
+            "{MEMORY_CHILD}={spec:?}: want `url stream ms`"
+        )
+        .into()));
+    };
+    let Ok(ms) = ms.parse::<u64>() else {
+        return Some(Err(
+            format!("{MEMORY_CHILD}: {ms:?} is not milliseconds").into()
+        ));
+    };
+    let measured = memory_child(url, stream, Duration::from_millis(ms)).await;
+    Some(measured.map(|m| {
+        println!("before={} peak={} handled={}", m.before, m.peak, m.handled);
+    }))
+}
+
+/// Resident memory while the library's default consumer works through `stream` with a slow
+/// handler, sampled every 50 ms for `watch`.
+async fn memory_child(url: &str, stream: &str, watch: Duration) -> Result<Memory, BoxErr> {
     let seen = Arc::new(AtomicUsize::new(0));
     let s2 = Arc::clone(&seen);
     let before = crate::measure::rss_bytes();
@@ -167,5 +235,9 @@ pub(crate) async fn memory_under_backlog(
         peak = peak.max(crate::measure::rss_bytes());
     }
     conn.close().await?;
-    Ok((peak.saturating_sub(before), seen.load(Ordering::Relaxed)))
+    Ok(Memory {
+        before,
+        peak,
+        handled: seen.load(Ordering::Relaxed),
+    })
 }

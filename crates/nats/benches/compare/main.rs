@@ -6,7 +6,8 @@
 //! `BENCH_SYNC` (sync publishes per run, 5 000), `BENCH_REQUESTS` (requests per run, 5 000),
 //! `BENCH_SAMPLES` (5), `BENCH_BACKLOG` (events in the memory run, 1 000 000; 0 skips it),
 //! `GO_PEER` (path to the go-peer binary; unset skips the Go rows), `BENCH_ONLY` (one of
-//! `consume`, `consume16`, `publish`, `sync`, `request`: run just that, e.g. to profile it).
+//! `consume`, `consume16`, `publish`, `sync`, `request`, `backlog`: run just that, e.g. to
+//! profile it). The memory runs re-run this binary as a fresh process (`BENCH_MEMORY_CHILD`).
 
 mod consume;
 mod go;
@@ -74,6 +75,9 @@ async fn main() -> Result<(), BoxErr> {
     if cfg!(debug_assertions) {
         eprintln!("the comparison means nothing in a debug build: run scripts/bench.sh");
         std::process::exit(2);
+    }
+    if let Some(done) = consume::memory_child_if_asked().await {
+        return done;
     }
     let n = env("BENCH_MESSAGES", 50_000);
     let sync_n = env("BENCH_SYNC", 5_000);
@@ -190,14 +194,34 @@ async fn main() -> Result<(), BoxErr> {
     }
     table.print();
     if backlog > 0 && runs("backlog") {
+        // The same consumer, each in a fresh process, on a stream 100 times smaller and on
+        // the backlog: if memory followed the stream, the second would be far larger.
+        let small = (backlog / 100).max(1);
+        publish::fill(&url, "small", small).await?;
         publish::fill(&url, "backlog", backlog).await?;
         let watch = Duration::from_secs(10);
-        let (grew, handled) = consume::memory_under_backlog(&url, "backlog", watch).await?;
-        println!(
-            "memory: default consumer on a backlog of {backlog} events, slow handler, \
-             {watch:?}: resident memory grew by {:.1} MiB at most; {handled} events handled",
-            grew as f64 / (1024.0 * 1024.0)
-        );
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        let mut peaks = Vec::new();
+        for (stream, events) in [("small", small), ("backlog", backlog)] {
+            let m = consume::memory_in_fresh_process(&url, stream, watch).await?;
+            println!(
+                "memory: fresh process, default consumer (prefetch 512), slow handler, \
+                 {watch:?}, stream of {events} events: resident {:.1} MiB before start(), \
+                 peak {:.1} MiB (+{:.1}); {} events handled",
+                mib(m.before),
+                mib(m.peak),
+                mib(m.peak.saturating_sub(m.before)),
+                m.handled
+            );
+            peaks.push(m.peak);
+        }
+        if let [small_peak, backlog_peak] = peaks[..] {
+            println!(
+                "memory: the {backlog}-event backlog peaks {:+.1} MiB against the \
+                 {small}-event stream",
+                (backlog_peak as f64 - small_peak as f64) / (1024.0 * 1024.0)
+            );
+        }
     }
     drop(server);
     Ok(())

@@ -15,7 +15,7 @@ use async_nats::jetstream;
 use async_nats::jetstream::consumer::pull::BatchConfig;
 use async_nats::jetstream::consumer::{DeliverPolicy, PullConsumer};
 use async_nats::{StatusCode, Subscriber};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use super::GroupRuntime;
 use super::config::{create_from, start_policy};
@@ -164,6 +164,17 @@ impl Pulls {
         Ok(())
     }
 
+    /// What the inbox's next item means; `None`: the inbox closed.
+    fn heard(&mut self, next: Option<async_nats::Message>) -> Heard {
+        match next {
+            Some(message) => self.classify(message),
+            None => {
+                self.closed = true;
+                Heard::Lost("the pull inbox closed".to_owned())
+            }
+        }
+    }
+
     fn classify(&mut self, message: async_nats::Message) -> Heard {
         self.heard = Instant::now();
         match message.status {
@@ -267,21 +278,30 @@ impl GroupRuntime {
             if self.backlog.wake_below(room_below) {
                 continue;
             }
-            let heard = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                next = pulls.subscription.next() => match next {
-                    Some(message) => pulls.classify(message),
-                    None => {
-                        pulls.closed = true;
-                        Heard::Lost("the pull inbox closed".to_owned())
-                    }
-                },
-                () = self.backlog.space.notified() => continue,
-                _ = tick.tick() => match pulls.doubtful(&self.shared.client) {
-                    Some(heard) => heard,
-                    None => continue,
-                },
+            if shutdown.is_cancelled() {
+                break;
+            }
+            // What the server already sent is taken without a select: its waiters and
+            // timer cost more per message than the message does, and pulls arrive in
+            // bursts.
+            let ready = pulls
+                .subscription
+                .next()
+                .now_or_never()
+                .map(|next| pulls.heard(next));
+            let heard = if let Some(heard) = ready {
+                heard
+            } else {
+                tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => break,
+                    next = pulls.subscription.next() => pulls.heard(next),
+                    () = self.backlog.space.notified() => continue,
+                    _ = tick.tick() => match pulls.doubtful(&self.shared.client) {
+                        Some(heard) => heard,
+                        None => continue,
+                    },
+                }
             };
             match heard {
                 Heard::Message(message) => {

@@ -108,7 +108,22 @@ impl GroupRuntime {
         let keep_alive = dispatch::keep_alive_period(ack_wait);
         let mut ticker = tokio::time::interval(keep_alive);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut kept_alive = Instant::now();
         loop {
+            if inline && !shutdown.is_cancelled() {
+                // One at a time with messages waiting: no select (its waiters and timer cost
+                // more per message than a quick handler does); the keep-alive is due by the
+                // clock instead.
+                if let Some(msg) = self.backlog.pop() {
+                    if kept_alive.elapsed() >= keep_alive {
+                        self.keep_alive(keep_alive).await;
+                        kept_alive = Instant::now();
+                    }
+                    self.dispatch_inline(msg, ack_wait, &mut ticker, keep_alive)
+                        .await;
+                    continue;
+                }
+            }
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
@@ -117,17 +132,7 @@ impl GroupRuntime {
                     let Ok(permit) = permit else { break };
                     if let Some(msg) = self.backlog.pop() {
                         if inline {
-                            // One at a time: run it here (no task hop per message), still
-                            // keeping the backlog alive while it runs.
-                            let handled = self.dispatch(msg, ack_wait);
-                            tokio::pin!(handled);
-                            loop {
-                                tokio::select! {
-                                    biased;
-                                    () = &mut handled => break,
-                                    _ = ticker.tick() => self.keep_alive(keep_alive).await,
-                                }
-                            }
+                            self.dispatch_inline(msg, ack_wait, &mut ticker, keep_alive).await;
                             drop(permit);
                         } else {
                             let rt = Arc::clone(&self);
@@ -144,6 +149,30 @@ impl GroupRuntime {
         for msg in self.backlog.drain() {
             if let Err(e) = msg.ack_with(AckKind::Nak(None)).await {
                 tracing::debug!(consumer = %self.label, error = %e, "nak of buffered message failed");
+            }
+        }
+    }
+
+    /// One at a time: runs the handler here (no task hop per message), still keeping the
+    /// backlog alive while it runs.
+    async fn dispatch_inline(
+        &self,
+        msg: jetstream::Message,
+        ack_wait: Duration,
+        ticker: &mut tokio::time::Interval,
+        keep_alive: Duration,
+    ) {
+        let handled = self.dispatch(msg, ack_wait);
+        tokio::pin!(handled);
+        // Polled first: a handler done at once never touches the timer.
+        if futures::poll!(&mut handled).is_ready() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut handled => break,
+                _ = ticker.tick() => self.keep_alive(keep_alive).await,
             }
         }
     }
