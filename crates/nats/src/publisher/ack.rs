@@ -92,8 +92,8 @@ fn retryable(kind: PublishErrorKind) -> bool {
 enum PendingState {
     Js {
         publisher: Publisher,
-        prepared: Box<Prepared>,
-        first: Box<Result<PublishAckFuture, PublishError>>,
+        /// One box for both: one allocation per publish, not two.
+        sent: Box<(Prepared, Result<PublishAckFuture, PublishError>)>,
     },
     Done(Box<PublishReceipt>),
 }
@@ -118,8 +118,7 @@ impl PendingAck {
         Self {
             state: PendingState::Js {
                 publisher,
-                prepared: Box::new(prepared),
-                first: Box::new(first),
+                sent: Box::new((prepared, first)),
             },
         }
     }
@@ -134,10 +133,10 @@ impl PendingAck {
 impl std::fmt::Debug for PendingAck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.state {
-            PendingState::Js { prepared, .. } => f
+            PendingState::Js { sent, .. } => f
                 .debug_struct("PendingAck")
-                .field("subject", &prepared.subject)
-                .field("id", &prepared.headers.id())
+                .field("subject", &sent.0.subject)
+                .field("id", &sent.0.headers.id())
                 .finish(),
             PendingState::Done(r) => f.debug_tuple("PendingAck").field(r).finish(),
         }
@@ -150,17 +149,14 @@ impl IntoFuture for PendingAck {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let (publisher, prepared, first) = match self.state {
+            let (publisher, sent) = match self.state {
                 PendingState::Done(r) => return Ok(*r),
-                PendingState::Js {
-                    publisher,
-                    prepared,
-                    first,
-                } => (publisher, prepared, first),
+                PendingState::Js { publisher, sent } => (publisher, sent),
             };
+            let (prepared, first) = *sent;
             let timing = &publisher.shared.timing;
             let mut attempt = 1u32;
-            let mut pending = *first;
+            let mut pending = first;
             // Deadlines and retry waits count from when an attempt was sent, not from when
             // the caller awaits it: acks of a window that died together time out together,
             // and a retry of a long-failed attempt goes out at once, so retries of a
@@ -183,7 +179,7 @@ impl IntoFuture for PendingAck {
                             .recorder(&prepared)
                             .succeeded(prepared.started.elapsed());
                         prepared.span.finish(None);
-                        return Ok(receipt(*prepared, ack));
+                        return Ok(receipt(prepared, ack));
                     }
                     Err(e)
                         if retryable(e.kind())
@@ -193,14 +189,16 @@ impl IntoFuture for PendingAck {
                         let delay = retry_delay(timing.publish_retry_delay, attempt);
                         // Per attempt at debug: an outage retries a whole window at once.
                         tracing::debug!(subject = %prepared.subject, id = %prepared.headers.id(), attempt, error = %e, "publish not acknowledged; retrying with the same id");
-                        tokio::time::sleep_until(sent_at + delay).await;
+                        // Boxed: the retry's futures are large, and kept inline they would
+                        // grow the state every publish allocates.
+                        Box::pin(tokio::time::sleep_until(sent_at + delay)).await;
                         attempt += 1;
                         sent_at = tokio::time::Instant::now();
-                        pending = publisher.send_attempt(&prepared).await;
+                        pending = Box::pin(publisher.send_attempt(&prepared)).await;
                     }
                     Err(e) => {
                         tracing::warn!(subject = %prepared.subject, id = %prepared.headers.id(), attempts = attempt, error = %e, "publish failed");
-                        return Err(publisher.failed(*prepared, attempt, e));
+                        return Err(publisher.failed(prepared, attempt, e));
                     }
                 }
             }
