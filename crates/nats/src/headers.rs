@@ -140,19 +140,19 @@ fn ce_time(second: i64) -> HeaderValue {
 
 /// Every NATS header, first value only, as strings (keys keep their case).
 pub(crate) fn from_nats(map: Option<&HeaderMap>) -> Headers {
+    let mut headers = Headers::new();
     let Some(map) = map else {
-        return Headers::new();
+        return headers;
     };
-    map.iter()
-        .filter_map(|(k, vals)| {
-            vals.first().map(|v| {
-                (
-                    key(k.as_ref()),
-                    serde_json::Value::String(v.as_str().to_owned()),
-                )
-            })
+    headers.extend(map.iter().filter_map(|(k, vals)| {
+        vals.first().map(|v| {
+            (
+                key(k.as_ref()),
+                serde_json::Value::String(v.as_str().to_owned()),
+            )
         })
-        .collect()
+    }));
+    headers
 }
 
 /// Names every message of ours carries: borrowed, not copied, on the consume path.
