@@ -91,7 +91,7 @@ impl Rules {
             server_consumer_settings: false,
             queue_arguments: true,
             dead_letter: true,
-            dedup: false,
+            dedup: true,
             shared_dedup: false,
             wildcard_requests: false,
         }

@@ -18,6 +18,10 @@ use crate::plan::QueueKind;
 use crate::respond;
 use crate::settle::{self, Action};
 
+/// How long a duplicate waits before it is looked at again while the first delivery of
+/// its id is still being handled.
+const RUNNING_RETRY: Duration = Duration::from_secs(1);
+
 /// What handling produced, before settling.
 struct Handled {
     outcome: Outcome,
@@ -50,6 +54,25 @@ pub(super) async fn handle(rt: &Arc<QueueRuntime>, mut delivery: Delivery) {
         body_size: delivery.data.len(),
         queue: Some(&plan.queue.name),
     };
+    // Events only: a request is answered each time it is asked.
+    let id = match (&rt.dedup, &plan.kind) {
+        (Some(_), QueueKind::Events { .. }) => info.headers.get_str(messaging_spec::CE_ID),
+        _ => None,
+    }
+    .map(str::to_owned);
+    if let (Some(dedup), Some(id)) = (&rt.dedup, &id) {
+        let action = match dedup.begin(id) {
+            messaging_core::Check::Fresh => None,
+            messaging_core::Check::Handled => Some(Action::Ack),
+            // Being handled right now: look again once that is done.
+            _ => Some(Action::Requeue(Some(RUNNING_RETRY))),
+        };
+        if let Some(action) = action {
+            tracing::debug!(queue = %plan.queue.name, routing_key = %key, id = %id, ?action, "duplicate not handled");
+            settle_delivery(rt, delivery, action, &key);
+            return;
+        }
+    }
     let span = shared.otel.consume(&facts, &info.headers);
     let body = Bytes::from(std::mem::take(&mut delivery.data));
     let handled = match &plan.kind {
@@ -63,6 +86,9 @@ pub(super) async fn handle(rt: &Arc<QueueRuntime>, mut delivery: Delivery) {
         mut error,
         answered,
     } = handled;
+    if let (Some(dedup), Some(id)) = (&rt.dedup, &id) {
+        dedup.finish(id, outcome == Outcome::Handled);
+    }
     let (mut action, exhausted) = settle::decide(
         outcome,
         attempt,

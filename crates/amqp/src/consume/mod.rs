@@ -69,6 +69,8 @@ pub(crate) struct QueueRuntime {
     pub(crate) health: QueueHealth,
     /// The consumer's channel (replaced when the loop re-consumes), closed by close().
     channel: std::sync::Mutex<Channel>,
+    /// The in-process duplicate filter by `ce-id`, when the queue asked for one.
+    pub(crate) dedup: Option<messaging_core::DedupFilter>,
 }
 
 impl QueueRuntime {
@@ -78,11 +80,16 @@ impl QueueRuntime {
         health: QueueHealth,
         channel: Channel,
     ) -> Self {
+        let dedup = plan
+            .options
+            .get_deduplicate()
+            .map(|d| messaging_core::DedupFilter::new(d.window));
         Self {
             shared,
             plan,
             health,
             channel: std::sync::Mutex::new(channel),
+            dedup,
         }
     }
 
