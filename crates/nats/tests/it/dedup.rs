@@ -110,22 +110,25 @@ async fn a_shared_filter_spans_instances() -> TestResult {
 }
 
 #[tokio::test]
-async fn deduplication_is_refused_where_it_is_not_built() {
-    let broker = messaging_nats::messaging_core::Rules::amqp();
-    let setups = vec![
+async fn a_shared_filter_is_refused_where_there_is_no_shared_store() {
+    let amqp = messaging_nats::messaging_core::Rules::amqp();
+    let plan = |setup: Setup| {
+        messaging_nats::messaging_core::plan(
+            &amqp,
+            "ledger",
+            &[setup],
+            &messaging_nats::ConsumerOptions::default(),
+        )
+    };
+    let consumer = || {
         Setup::event_consumer("Order.Created", |_ev: ConsumableEvent<Value>| async {
             Ok::<(), HandlerError>(())
         })
-        .deduplicate(WINDOW),
-    ];
-    let planned = messaging_nats::messaging_core::plan(
-        &broker,
-        "ledger",
-        &setups,
-        &messaging_nats::ConsumerOptions::default(),
-    );
+    };
+    // AMQP has the in-process filter, but no store to share one.
+    assert!(plan(consumer().deduplicate(WINDOW)).is_ok());
     assert!(matches!(
-        planned,
+        plan(consumer().deduplicate_shared(WINDOW)),
         Err(messaging_nats::messaging_core::Error::InvalidRegistration { .. })
     ));
 }
