@@ -1,5 +1,5 @@
-//! Connecting: URL parsing and redaction, the connection name, heartbeat, and lapin's
-//! automatic recovery.
+//! Connecting: URL parsing and redaction, the connection name and the heartbeat
+//! (reconnecting after a loss is `link`'s job, not lapin's).
 //!
 //! lapin's URL parser has two traps this module works around: its errors echo the whole
 //! URL (password included), and it reads an IP-address host as `localhost`
@@ -95,17 +95,15 @@ pub(crate) fn connection_name(service: &str) -> String {
     format!("{service}#{}#@{host}", env!("CARGO_PKG_VERSION"))
 }
 
-/// Connects with the connection name and lapin's automatic recovery (reconnect, then
-/// replay of channels, QoS, confirm mode, declarations and consumers).
+/// Connects with the connection name. lapin's automatic recovery stays off: `link`
+/// replaces a lost connection instead.
 pub(crate) async fn connect(
     uri: AMQPUri,
     name: &str,
     redacted_url: &str,
     timeout: Duration,
 ) -> Result<Connection> {
-    let props = ConnectionProperties::default()
-        .with_connection_name(name.into())
-        .enable_auto_recover();
+    let props = ConnectionProperties::default().with_connection_name(name.into());
     let connect = Connection::connect_uri(uri, props);
     match tokio::time::timeout(timeout, connect).await {
         Ok(Ok(c)) => Ok(c),

@@ -25,7 +25,8 @@ use crate::reply::ReplyClient;
 /// State shared by the connection, its publishers and its background tasks.
 pub(crate) struct Shared {
     pub(crate) service: ServiceName,
-    pub(crate) connection: Arc<lapin::Connection>,
+    /// The connection, replaced when it is lost.
+    pub(crate) link: Arc<crate::link::Link>,
     pub(crate) timing: Timing,
     pub(crate) observer: Observer,
     pub(crate) metrics: Instruments,
@@ -53,7 +54,7 @@ impl Shared {
         self.responder
             .get_or_try_init(|| async {
                 PublishChannel::open(
-                    Arc::clone(&self.connection),
+                    Arc::clone(&self.link),
                     "responses",
                     self.timing.max_in_flight_confirms,
                     self.timing.publish_timeout,
@@ -69,7 +70,8 @@ impl Shared {
         self.response_exchange
             .get_or_try_init(|| async {
                 let channel = self
-                    .connection
+                    .link
+                    .current()
                     .create_channel()
                     .await
                     .map_err(|e| Error::channel("open a setup channel", e))?;
@@ -233,17 +235,18 @@ impl Connection {
             .await
     }
 
-    /// The underlying lapin connection, for anything this crate does not cover.
+    /// The underlying lapin connection in use now, for anything this crate does not
+    /// cover. After a connection loss the library opens a new one, so hold it briefly.
     #[must_use]
-    pub fn amqp(&self) -> &lapin::Connection {
-        &self.shared.connection
+    pub fn amqp(&self) -> Arc<lapin::Connection> {
+        self.shared.link.current()
     }
 
     /// Connected, and every queue consumed (cheap, no I/O).
     #[must_use]
     pub fn health(&self) -> Health {
         Health::new(
-            self.shared.connection.status().connected(),
+            self.shared.link.is_connected(),
             self.shared.is_closed(),
             &self.shared.health,
         )
@@ -290,7 +293,7 @@ impl Connection {
                 tracing::debug!(error = %e, "closing a consumer channel failed");
             }
         }
-        if let Err(e) = shared.connection.close(200, "OK".into()).await {
+        if let Err(e) = shared.link.current().close(200, "OK".into()).await {
             tracing::debug!(error = %e, "closing the connection failed");
         }
         tracing::info!(service = shared.service.as_str(), elapsed = ?started.elapsed(), "connection closed");

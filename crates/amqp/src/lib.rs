@@ -43,7 +43,8 @@
 //! | `builder` | [`ConnectionBuilder`]: settings, registrations, `topology()`, `start()` |
 //! | `plan` | registrations (validated by `messaging-core`) → exchanges, queues, bindings |
 //! | `declare` | exchange / queue / binding declarations with the reference's flags and arguments |
-//! | `connect` | URL parsing and redaction, connection name, heartbeat, lapin auto-recovery |
+//! | `connect` | URL parsing and redaction, connection name, heartbeat |
+//! | `link` | the current connection, and a new one (backoff, exchanges re-declared) when it is lost |
 //! | `connection` | [`Connection`]: publishers, responses, health, graceful close |
 //! | `publisher` | [`Publisher`], [`Publish`], [`PendingConfirm`], [`Call`]: headers, confirms, retries, typed requests |
 //! | `publish` | publisher channels: confirm mode, the confirm window, reopening closed channels |
@@ -64,6 +65,7 @@ mod declare;
 mod error;
 mod headers;
 mod health;
+mod link;
 #[cfg(feature = "metrics")]
 mod metrics;
 #[cfg(not(feature = "metrics"))]

@@ -160,6 +160,7 @@ struct Collectors {
     publish_failed: IntCounterVec,
     publish_duration: HistogramVec,
     dead_lettered: IntCounterVec,
+    connection_events: IntCounterVec,
     mapper: Option<Arc<Mapper>>,
 }
 
@@ -237,11 +238,16 @@ impl Collectors {
                 "Count of AMQP events rejected to the queue's dead-letter exchange, by reason",
                 &["queue", "routing_key", "reason"],
             )?,
+            connection_events: counter(
+                "amqp_connection_events",
+                "Count of AMQP connection losses and reconnections, by event",
+                &["event"],
+            )?,
             mapper,
         })
     }
 
-    fn all(&self) -> [&dyn CloneCollector; 10] {
+    fn all(&self) -> [&dyn CloneCollector; 11] {
         [
             &self.received,
             &self.ack,
@@ -253,6 +259,7 @@ impl Collectors {
             &self.publish_failed,
             &self.publish_duration,
             &self.dead_lettered,
+            &self.connection_events,
         ]
     }
 
@@ -298,6 +305,13 @@ impl Instruments {
     }
 
     /// The recorder for one publish to `exchange` (`""` for queue publishes).
+    /// Counts a connection event: `disconnected` or `reconnected`.
+    pub(crate) fn connection_event(&self, event: &'static str) {
+        if let Some(c) = &self.inner {
+            c.connection_events.with_label_values(&[event]).inc();
+        }
+    }
+
     pub(crate) fn publish(&self, exchange: &str, key: &str) -> PublishRecorder {
         PublishRecorder(
             self.inner

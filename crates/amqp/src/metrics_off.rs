@@ -13,6 +13,8 @@ impl Instruments {
         ConsumerRecorder
     }
 
+    pub(crate) fn connection_event(&self, _event: &'static str) {}
+
     pub(crate) fn publish(&self, _exchange: &str, _key: &str) -> PublishRecorder {
         PublishRecorder
     }

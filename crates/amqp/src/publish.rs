@@ -1,6 +1,7 @@
 //! Publisher channels: confirm mode, one confirm future per publish (lapin tracks them by
 //! delivery tag, so a late confirm can never be taken for another's), a bounded window of
-//! confirms in flight, and a channel that reopens itself when the broker closed it.
+//! confirms in flight, and a channel that reopens itself when the broker closed it or
+//! the connection was lost (on the new connection, waiting for it within the timeout).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +10,8 @@ use bytes::Bytes;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, PublisherConfirm};
+
+use crate::link::Link;
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{BoxError, PublishFailure};
@@ -93,7 +96,7 @@ pub(crate) enum Confirmed {
 
 /// One channel for one publisher (or the connection's responses), in confirm mode.
 pub(crate) struct PublishChannel {
-    connection: Arc<Connection>,
+    link: Arc<Link>,
     current: Mutex<Channel>,
     window: Arc<Semaphore>,
     window_size: usize,
@@ -122,14 +125,14 @@ impl PublishChannel {
     /// Opens the channel and puts it into confirm mode. `window` bounds the confirms in
     /// flight; `timeout` bounds the wait for a slot and for each confirm.
     pub(crate) async fn open(
-        connection: Arc<Connection>,
+        link: Arc<Link>,
         label: impl Into<String>,
         window: usize,
         timeout: Duration,
     ) -> lapin::Result<Self> {
-        let channel = confirm_channel(&connection).await?;
+        let channel = confirm_channel(&link.current()).await?;
         Ok(Self {
-            connection,
+            link,
             current: Mutex::new(channel),
             window: Arc::new(Semaphore::new(window)),
             window_size: window,
@@ -139,17 +142,26 @@ impl PublishChannel {
     }
 
     /// The channel to publish on: the current one, or a new one when the broker closed it
-    /// (a channel-level error such as a publish to a deleted exchange). While the
-    /// connection recovers, the current one is returned and the publish waits for it.
+    /// (a channel-level error such as a publish to a deleted exchange) or the connection
+    /// was lost. A lost connection is waited for, up to the timeout.
     async fn channel(&self) -> Result<Channel, Failure> {
         let mut current = self.current.lock().await;
         let status = current.status();
-        if status.connected() || status.reconnecting() || status.initializing() {
+        if status.connected() || status.initializing() {
             return Ok(current.clone());
         }
-        let fresh = confirm_channel(&self.connection)
-            .await
-            .map_err(Failure::lapin)?;
+        let connection = self.link.connected(self.timeout).await.ok_or_else(|| {
+            Failure::new(
+                PublishFailure::ChannelClosed,
+                format!(
+                    "no connection to RabbitMQ at {} within {:?} (it is being re-established)",
+                    self.link.url(),
+                    self.timeout
+                ),
+                true,
+            )
+        })?;
+        let fresh = confirm_channel(&connection).await.map_err(Failure::lapin)?;
         tracing::debug!(publisher = %self.label, "reopened publisher channel");
         *current = fresh.clone();
         Ok(fresh)
@@ -186,14 +198,8 @@ impl PublishChannel {
         );
         let confirm = match tokio::time::timeout(self.timeout, publish).await {
             Ok(Ok(c)) => c,
-            Ok(Err(e)) => {
-                let failure = Failure::lapin(e.clone());
-                // While the connection recovers, wait for it (bounded) before retrying.
-                if failure.retryable {
-                    let _ = tokio::time::timeout(self.timeout, channel.wait_for_recovery(e)).await;
-                }
-                return Err(failure);
-            }
+            // A retry reopens the channel, waiting for a lost connection.
+            Ok(Err(e)) => return Err(Failure::lapin(e)),
             Err(_) => {
                 return Err(Failure::new(
                     PublishFailure::TimedOut,
@@ -257,14 +263,7 @@ impl PendingConfirm {
                 format!("no publisher confirm within {:?}", self.timeout),
                 true,
             )),
-            Ok(Err(e)) => {
-                let failure = Failure::lapin(e.clone());
-                if failure.retryable {
-                    let _ =
-                        tokio::time::timeout(self.timeout, self.channel.wait_for_recovery(e)).await;
-                }
-                Err(failure)
-            }
+            Ok(Err(e)) => Err(Failure::lapin(e)),
             Ok(Ok(Confirmation::Ack(None) | Confirmation::NotRequested)) => Ok(Confirmed::Ack),
             Ok(Ok(Confirmation::Ack(Some(_)))) => Ok(Confirmed::Returned),
             Ok(Ok(Confirmation::Nack(_))) => Err(Failure::new(

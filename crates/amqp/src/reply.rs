@@ -11,10 +11,11 @@ use std::time::Duration;
 use futures::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{FieldTable, ShortString};
-use lapin::{Channel, Confirmation, Connection};
+use lapin::{Channel, Confirmation};
 use tokio::sync::{Mutex, oneshot};
 
 use crate::error::{BoxError, RequestFailure};
+use crate::link::Link;
 use crate::publish::Outgoing;
 
 /// RabbitMQ's pseudo-queue for direct replies.
@@ -45,7 +46,7 @@ impl Drop for Registration {
 
 /// The requests channel and its reply consumer, opened on the first request.
 pub(crate) struct ReplyClient {
-    connection: Arc<Connection>,
+    link: Arc<Link>,
     channel: Mutex<Option<Channel>>,
     pending: Pending,
     publish_timeout: Duration,
@@ -75,25 +76,37 @@ fn failed(kind: RequestFailure, source: impl Into<BoxError>) -> CallFailure {
 }
 
 impl ReplyClient {
-    pub(crate) fn new(connection: Arc<Connection>, publish_timeout: Duration) -> Self {
+    pub(crate) fn new(link: Arc<Link>, publish_timeout: Duration) -> Self {
         Self {
-            connection,
+            link,
             channel: Mutex::new(None),
             pending: Arc::default(),
             publish_timeout,
         }
     }
 
-    /// The requests channel, opened (confirm mode, reply consumer) when missing or dead.
-    async fn channel(&self) -> lapin::Result<Channel> {
+    /// The requests channel, opened (confirm mode, reply consumer) when missing or dead,
+    /// on a connection that is up (a lost one is waited for, up to the publish timeout).
+    async fn channel(&self) -> Result<Channel, BoxError> {
         let mut slot = self.channel.lock().await;
         if let Some(ch) = slot.as_ref() {
             let s = ch.status();
-            if s.connected() || s.reconnecting() || s.initializing() {
+            if s.connected() || s.initializing() {
                 return Ok(ch.clone());
             }
         }
-        let channel = self.connection.create_channel().await?;
+        let connection = self
+            .link
+            .connected(self.publish_timeout)
+            .await
+            .ok_or_else(|| {
+                format!(
+                    "no connection to RabbitMQ at {} within {:?} (it is being re-established)",
+                    self.link.url(),
+                    self.publish_timeout
+                )
+            })?;
+        let channel = connection.create_channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
@@ -108,11 +121,7 @@ impl ReplyClient {
                 FieldTable::default(),
             )
             .await?;
-        tokio::spawn(route_replies(
-            consumer,
-            channel.clone(),
-            Arc::clone(&self.pending),
-        ));
+        tokio::spawn(route_replies(consumer, Arc::clone(&self.pending)));
         *slot = Some(channel.clone());
         Ok(channel)
     }
@@ -206,14 +215,13 @@ impl ReplyClient {
 
 /// Hands every reply to the caller waiting on its correlation id; replies nobody waits
 /// for (timed out, or sent twice) are dropped with a debug log.
-async fn route_replies(mut consumer: lapin::Consumer, channel: Channel, pending: Pending) {
+async fn route_replies(mut consumer: lapin::Consumer, pending: Pending) {
     while let Some(delivery) = consumer.next().await {
         let delivery = match delivery {
             Ok(d) => d,
+            // The channel is gone; the next request opens a new one.
             Err(e) => {
-                if channel.wait_for_recovery(e).await.is_ok() {
-                    continue;
-                }
+                tracing::debug!(error = %e, "the requests channel failed");
                 break;
             }
         };

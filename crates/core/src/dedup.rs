@@ -13,6 +13,10 @@ use tokio::time::Instant;
 /// oldest are forgotten first, so memory stays bounded under any rate.
 pub const MAX_REMEMBERED: usize = 1_000_000;
 
+/// How long a delivery whose id another delivery is handling right now
+/// ([`Check::Running`]) waits before it comes back.
+pub const RUNNING_RETRY: Duration = Duration::from_secs(1);
+
 /// How a consumer filters duplicates ([`ConsumerOptions::deduplicate`](crate::ConsumerOptions::deduplicate)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -38,7 +38,7 @@ pub use dead_letter::{
     DL_REASON, DL_SEQUENCE, DL_SERVICE, DL_STREAM, DL_SUBJECT, DL_TIME, DeadLetterReason,
     DeadLetterRecord, DeadLetterTarget, is_dead_letter_header,
 };
-pub use dedup::{Check, DedupFilter, Deduplicate, MAX_REMEMBERED};
+pub use dedup::{Check, DedupFilter, Deduplicate, MAX_REMEMBERED, RUNNING_RETRY};
 pub use error::{BoxError, Error, Result};
 pub use observe::{DropHook, Observer};
 pub use options::{ConsumerOptions, DeadLetter, Replay, StartAt};

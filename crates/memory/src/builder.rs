@@ -29,9 +29,6 @@ pub fn memory_rules() -> Rules {
     // No broker to keep them: refused rather than silently ignored.
     rules.extended_start_positions = false;
     rules.server_consumer_settings = false;
-    // Not emulated yet.
-    rules.dedup = false;
-    rules.shared_dedup = false;
     rules
 }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use messaging_core::erased::ErasedEvent;
 use messaging_core::{
-    ConsumerGroup, DeadLetterReason, DeadLetterRecord, DeadLetterTarget, Outcome, Route,
-    Settlement, dispatch,
+    Check, ConsumerGroup, DeadLetterReason, DeadLetterRecord, DeadLetterTarget, DedupFilter,
+    Outcome, Route, Settlement, dispatch,
 };
 use messaging_spec::{DeliveryInfo, RoutingTable, StreamName};
 use tokio::sync::{Notify, Semaphore};
@@ -31,6 +31,9 @@ pub(crate) struct GroupRuntime {
     concurrency: usize,
     notify: Arc<Notify>,
     dead_letter: Option<DeadLetterTarget>,
+    /// The duplicate filter by `ce-id`: this instance's, or with `deduplicate_shared` the
+    /// one every instance of the service on this broker shares.
+    dedup: Option<Arc<DedupFilter>>,
 }
 
 impl GroupRuntime {
@@ -42,7 +45,18 @@ impl GroupRuntime {
         label: String,
         notify: Arc<Notify>,
     ) -> Self {
+        let dedup = group.options.get_deduplicate().map(|d| {
+            if d.shared {
+                shared
+                    .broker
+                    .lock()
+                    .shared_filter(shared.service.as_str(), &label, d.window)
+            } else {
+                Arc::new(DedupFilter::new(d.window))
+            }
+        });
         Self {
+            dedup,
             shared,
             stream,
             consumer,
@@ -137,6 +151,24 @@ impl GroupRuntime {
         let key = d.msg.routing_key.as_str();
         let info =
             DeliveryInfo::new(self.label.as_str(), stream, key).with_headers(d.msg.headers.clone());
+        let id = self
+            .dedup
+            .as_ref()
+            .and_then(|_| info.headers.get_str(messaging_spec::CE_ID))
+            .map(str::to_owned);
+        if let (Some(filter), Some(id)) = (&self.dedup, &id) {
+            let action = match filter.begin(id) {
+                Check::Fresh => None,
+                Check::Handled => Some(Settlement::Ack),
+                // Being handled right now: look again once that is done.
+                _ => Some(Settlement::Retry(Some(messaging_core::RUNNING_RETRY))),
+            };
+            if let Some(action) = action {
+                tracing::debug!(consumer = %self.label, routing_key = %key, id = %id, ?action, "duplicate not handled");
+                self.settle_unhandled(&d, action);
+                return;
+            }
+        }
         let metadata = dispatch::metadata_for(&info.headers, &info);
         let report = self.shared.observer.wants().then(|| info.clone());
         let (outcome, error) = match self.routes.route(key) {
@@ -157,12 +189,21 @@ impl GroupRuntime {
                 });
                 let result = tokio::select! {
                     biased;
-                    () = self.shared.killed.cancelled() => return,
+                    () = self.shared.killed.cancelled() => {
+                        // A crash: the id was not handled, and must not stay "running".
+                        if let (Some(filter), Some(id)) = (&self.dedup, &id) {
+                            filter.finish(id, false);
+                        }
+                        return;
+                    }
                     r = guarded => r,
                 };
                 dispatch::classify(result, key)
             }
         };
+        if let (Some(filter), Some(id)) = (&self.dedup, &id) {
+            filter.finish(id, outcome == Outcome::Handled);
+        }
         let (action, error) = match &self.dead_letter {
             None => (
                 messaging_core::decide(outcome, d.delivered, &self.backoff),
@@ -264,6 +305,22 @@ impl GroupRuntime {
             }
         }
         // Waiters look only now, so a test that saw the ack also finds the notification.
+        self.shared.broker.changed();
+    }
+
+    /// Settles a delivery no handler saw (a duplicate), unless this instance is gone.
+    fn settle_unhandled(&self, d: &Delivery, action: Settlement) {
+        if self.shared.abandoned.load(Ordering::Acquire) {
+            return;
+        }
+        self.shared.broker.lock().settle(
+            self.stream.as_str(),
+            &self.consumer,
+            d.msg.uid,
+            d.lease,
+            action,
+            Instant::now(),
+        );
         self.shared.broker.changed();
     }
 

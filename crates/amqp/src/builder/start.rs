@@ -15,8 +15,10 @@ use super::ConnectionBuilder;
 use crate::connect::{self, DEFAULT_URL, redact};
 use crate::connection::{Connection, Shared};
 use crate::consume::{self, QueueRuntime};
+use crate::declare::ExchangeSpec;
 use crate::error::{Error, Result};
 use crate::health::QueueHealth;
+use crate::link::{Link, Target};
 use crate::metrics::Instruments;
 use crate::plan::{Plan, QueueKind};
 use crate::publish::PublishChannel;
@@ -51,10 +53,17 @@ impl ConnectionBuilder {
             .connection_name
             .clone()
             .unwrap_or_else(|| connect::connection_name(plan.service.as_str()));
-        let connection =
-            Arc::new(connect::connect(uri, &name, redacted, self.timing.connection_timeout).await?);
+        let timeout = self.timing.connection_timeout;
+        let connection = Arc::new(connect::connect(uri.clone(), &name, redacted, timeout).await?);
         tracing::info!(url = %redacted, connection = %name, "connected to amqp");
-        let up = self.bring_up(plan, Arc::clone(&connection)).await;
+        let target = Target {
+            uri,
+            name,
+            redacted: redacted.to_owned(),
+            timeout,
+        };
+        let link = Arc::new(Link::new(Arc::clone(&connection), target));
+        let up = self.bring_up(plan, link).await;
         if up.is_err()
             && let Err(e) = connection.close(200, "OK".into()).await
         {
@@ -63,16 +72,18 @@ impl ConnectionBuilder {
         up
     }
 
-    async fn bring_up(self, plan: Plan, connection: Arc<lapin::Connection>) -> Result<Connection> {
+    async fn bring_up(self, plan: Plan, link: Arc<Link>) -> Result<Connection> {
+        let connection = link.current();
         let span = self
             .span
             .clone()
             .unwrap_or_else(|| tracing::info_span!("messaging", service = plan.service.as_str()));
         declare_all(&connection, &plan).await?;
+        let exchanges: Vec<ExchangeSpec> = plan.exchanges().into_iter().collect();
         let mut publishers = Publishers::default();
         for p in &plan.publishers {
             let channel = PublishChannel::open(
-                Arc::clone(&connection),
+                Arc::clone(&link),
                 p.target.to_string(),
                 self.timing.max_in_flight_confirms,
                 self.timing.publish_timeout,
@@ -113,8 +124,8 @@ impl ConnectionBuilder {
         let observer = Observer::new(self.notifications.clone(), self.errors.clone());
         let shared = Arc::new(Shared {
             service: plan.service.clone(),
-            replies: ReplyClient::new(Arc::clone(&connection), self.timing.publish_timeout),
-            connection,
+            replies: ReplyClient::new(Arc::clone(&link), self.timing.publish_timeout),
+            link: Arc::clone(&link),
             timing: self.timing.clone(),
             observer,
             metrics: self.metrics.instruments(),
@@ -131,7 +142,7 @@ impl ConnectionBuilder {
         let mut runtimes = Vec::with_capacity(queues.len());
         let mut consumers = Vec::with_capacity(queues.len());
         for (q, h) in queues.iter().zip(health) {
-            let (channel, consumer) = consume::open(&shared.connection, q).await?;
+            let (channel, consumer) = consume::open(&connection, q).await?;
             runtimes.push(Arc::new(QueueRuntime::new(
                 Arc::clone(&shared),
                 Arc::clone(q),
@@ -145,6 +156,10 @@ impl ConnectionBuilder {
                 .loops
                 .spawn(Arc::clone(rt).run(consumer).instrument(span.clone()));
         }
+        shared.loops.spawn(
+            link.supervise(shared.shutdown.clone(), exchanges, shared.metrics.clone())
+                .instrument(span.clone()),
+        );
         tracing::info!(parent: &span, consumers = runtimes.len(), "connection started");
         Ok(Connection {
             shared,

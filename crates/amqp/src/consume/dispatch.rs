@@ -18,10 +18,6 @@ use crate::plan::QueueKind;
 use crate::respond;
 use crate::settle::{self, Action};
 
-/// How long a duplicate waits before it is looked at again while the first delivery of
-/// its id is still being handled.
-const RUNNING_RETRY: Duration = Duration::from_secs(1);
-
 /// What handling produced, before settling.
 struct Handled {
     outcome: Outcome,
@@ -65,7 +61,7 @@ pub(super) async fn handle(rt: &Arc<QueueRuntime>, mut delivery: Delivery) {
             messaging_core::Check::Fresh => None,
             messaging_core::Check::Handled => Some(Action::Ack),
             // Being handled right now: look again once that is done.
-            _ => Some(Action::Requeue(Some(RUNNING_RETRY))),
+            _ => Some(Action::Requeue(Some(messaging_core::RUNNING_RETRY))),
         };
         if let Some(action) = action {
             tracing::debug!(queue = %plan.queue.name, routing_key = %key, id = %id, ?action, "duplicate not handled");

@@ -1,7 +1,8 @@
 //! Consumers: one channel per queue with `basic.qos(prefetch)`, `basic.consume` with
-//! manual acks, bounded concurrency (acks by delivery tag), and recovery: lapin replays
-//! the consumer after a connection loss; when the broker closes the channel or cancels
-//! the consumer (a deleted queue), the loop re-declares and re-consumes by itself.
+//! manual acks, bounded concurrency (acks by delivery tag), and recovery: when the
+//! connection is lost, the broker closes the channel or cancels the consumer (a deleted
+//! queue), the loop re-declares and re-consumes by itself, on the new connection once
+//! `link` has one.
 
 mod dispatch;
 
@@ -145,11 +146,7 @@ impl QueueRuntime {
                 }
                 Some(Err(e)) => {
                     this.health.set(false);
-                    tracing::warn!(queue = %this.plan.queue.name, error = %e, "consumer error; waiting for recovery");
-                    if channel.wait_for_recovery(e).await.is_ok() {
-                        this.health.set(true);
-                        continue;
-                    }
+                    tracing::warn!(queue = %this.plan.queue.name, error = %e, "consumer error; consuming again");
                     match this.recover().await {
                         Some((ch, c)) => {
                             this.replace_channel(ch.clone());
@@ -189,24 +186,23 @@ impl QueueRuntime {
         let shutdown = &self.shared.shutdown;
         let mut delay = Duration::from_millis(100);
         loop {
-            tokio::select! {
+            // A lost connection: wait for the new one (no backoff for that wait) rather
+            // than fail against the old one.
+            let connection = tokio::select! {
                 () = shutdown.cancelled() => return None,
-                () = tokio::time::sleep(delay) => {}
-            }
-            delay = (delay * 2).min(MAX_RECOVERY_DELAY);
+                c = self.shared.link.connected(MAX_RECOVERY_DELAY) => c,
+            };
+            let Some(connection) = connection else {
+                continue;
+            };
             let reopened = async {
-                let (channel, consumer) = {
-                    let setup = self
-                        .shared
-                        .connection
-                        .create_channel()
-                        .await
-                        .map_err(|e| Error::channel("open a setup channel", e))?;
-                    declare(&setup, &self.plan).await?;
-                    let _ = setup.close(200, "OK".into()).await;
-                    open(&self.shared.connection, &self.plan).await?
-                };
-                Ok::<_, Error>((channel, consumer))
+                let setup = connection
+                    .create_channel()
+                    .await
+                    .map_err(|e| Error::channel("open a setup channel", e))?;
+                declare(&setup, &self.plan).await?;
+                let _ = setup.close(200, "OK".into()).await;
+                open(&connection, &self.plan).await
             }
             .await;
             match reopened {
@@ -219,6 +215,11 @@ impl QueueRuntime {
                     tracing::warn!(queue = %self.plan.queue.name, error = %e, ?delay, "re-consuming failed; retrying");
                 }
             }
+            tokio::select! {
+                () = shutdown.cancelled() => return None,
+                () = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(MAX_RECOVERY_DELAY);
         }
     }
 }

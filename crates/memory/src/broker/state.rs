@@ -195,6 +195,9 @@ pub(crate) struct State {
     next_lease: u64,
     next_ephemeral: u64,
     next_responder: u64,
+    /// `deduplicate_shared` filters by (service, consumer): the broker is what every
+    /// instance of a service shares, as the key-value bucket is on NATS.
+    shared_filters: BTreeMap<(String, String), std::sync::Arc<messaging_core::DedupFilter>>,
 }
 
 fn bump(counter: &mut u64) -> u64 {
@@ -208,6 +211,21 @@ fn exhausted(delivered: i64, max_deliver: Option<i64>) -> bool {
 }
 
 impl State {
+    /// The shared duplicate filter of `service`'s `consumer`, created with `window` by
+    /// the first instance that asks.
+    pub(crate) fn shared_filter(
+        &mut self,
+        service: &str,
+        consumer: &str,
+        window: std::time::Duration,
+    ) -> std::sync::Arc<messaging_core::DedupFilter> {
+        std::sync::Arc::clone(
+            self.shared_filters
+                .entry((service.to_owned(), consumer.to_owned()))
+                .or_insert_with(|| std::sync::Arc::new(messaging_core::DedupFilter::new(window))),
+        )
+    }
+
     pub(crate) fn ensure_stream(&mut self, name: &str) {
         if !self.streams.contains_key(name) {
             self.streams.insert(name.to_owned(), Stream::default());

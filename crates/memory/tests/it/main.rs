@@ -2,6 +2,7 @@
 //! clock where timing matters.
 
 mod dead_letters;
+mod dedup;
 mod delivery;
 mod lifecycle;
 mod publishing;

@@ -8,10 +8,6 @@ use crate::connection::Shared;
 use crate::error::{Error, Result};
 use crate::plan::GroupPlan;
 
-/// How long a delivery whose id is being handled by another delivery waits before it
-/// comes back.
-pub(crate) const RUNNING_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// A group's filter.
 pub(crate) struct Dedup {
     local: DedupFilter,

@@ -224,7 +224,7 @@ impl GroupRuntime {
                     // again. Being handled right now: look again once that is done.
                     let kind = match check {
                         messaging_core::Check::Handled => AckKind::Ack,
-                        _ => AckKind::Nak(Some(dedup::RUNNING_RETRY)),
+                        _ => AckKind::Nak(Some(messaging_core::RUNNING_RETRY)),
                     };
                     if let Err(e) = msg.ack_with(kind).await {
                         tracing::debug!(consumer = %self.label, routing_key = %key, error = %e, "settling a duplicate failed");
