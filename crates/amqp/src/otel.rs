@@ -4,11 +4,15 @@
 //! Attribute names are the reference's (`messaging.system=rabbitmq`, …).
 //!
 //! Spans are built without attributes or a real name and only filled in when they
-//! record, so an unsampled or no-op pipeline costs next to nothing per message.
+//! record, so an unsampled pipeline costs next to nothing per message. A no-op tracer
+//! (no provider installed) costs nothing at all: once a span built without a parent
+//! comes back without a span context, deliveries that carry no trace context skip the
+//! tracer, the context and its attachment to the handler's future altogether.
 
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use messaging_spec::Headers;
 use opentelemetry::context::FutureExt as _;
@@ -143,6 +147,7 @@ impl OtelTracing {
             publish_name: self.publish_name,
             consumer_name: self.consumer_name,
             service: service.into(),
+            noop: AtomicBool::new(false),
         }
     }
 }
@@ -154,6 +159,8 @@ pub(crate) struct Tracing {
     publish_name: Option<Arc<PublishName>>,
     consumer_name: Option<Arc<ConsumerName>>,
     service: Box<str>,
+    /// Learned: the tracer makes no span context of its own (a no-op tracer).
+    noop: AtomicBool,
 }
 
 /// What a span is about, for its attributes.
@@ -196,6 +203,10 @@ impl Tracing {
         operation: &'static str,
         facts: &SpanFacts<'_>,
     ) -> MessageSpan {
+        let orphan = !parent.span().span_context().is_valid();
+        if orphan && self.noop.load(Ordering::Relaxed) {
+            return MessageSpan::none();
+        }
         let builder = SpanBuilder::from_name(Cow::Borrowed(INSTRUMENTATION_NAME)).with_kind(kind);
         let span = self.tracer.build_with_context(builder, parent);
         let cx = parent.with_span(span);
@@ -203,11 +214,25 @@ impl Tracing {
         if span.is_recording() {
             span.update_name(name());
             span.set_attributes(self.attributes(operation, facts));
+        } else if orphan && !span.span_context().is_valid() {
+            // Any real tracer gives a root span a context, sampled or not.
+            self.noop.store(true, Ordering::Relaxed);
         }
         MessageSpan {
-            cx,
+            cx: Some(cx),
             log: tracing::Span::none(),
         }
+    }
+
+    /// Whether `headers` may carry trace context for the propagator (any of its fields,
+    /// in any case). Cheaper than extracting nothing.
+    fn carries_context(&self, headers: &Headers) -> bool {
+        self.propagator.fields().any(|field| {
+            headers.get_str(field).is_some()
+                || headers
+                    .iter_str()
+                    .any(|(k, _)| k.eq_ignore_ascii_case(field))
+        })
     }
 
     /// Starts the producer span of a publish (child of the caller's current context) and
@@ -230,7 +255,11 @@ impl Tracing {
 
     /// Starts the consumer span of a delivery, child of the context its headers carry.
     pub(crate) fn consume(&self, facts: &SpanFacts<'_>, headers: &Headers) -> MessageSpan {
-        let parent = self.propagator.extract(&HeadersExtractor(headers));
+        let parent = if self.noop.load(Ordering::Relaxed) && !self.carries_context(headers) {
+            Context::new()
+        } else {
+            self.propagator.extract(&HeadersExtractor(headers))
+        };
         let queue = facts.queue.unwrap_or_default();
         let name = || match &self.consumer_name {
             Some(f) => f(queue, facts.routing_key),
@@ -244,8 +273,10 @@ impl Tracing {
 
     /// Writes `span`'s context into `headers`.
     fn inject(&self, span: &MessageSpan, headers: &mut Headers) {
-        self.propagator
-            .inject_context(&span.cx, &mut HeadersInjector(headers));
+        if let Some(cx) = &span.cx {
+            self.propagator
+                .inject_context(cx, &mut HeadersInjector(headers));
+        }
     }
 }
 
@@ -259,28 +290,42 @@ fn default_consumer_name(queue: &str, exchange: &str, key: &str) -> String {
     format!("{short}#{key}")
 }
 
-/// A started span and the context that carries it.
+/// A started span and the context that carries it (none for a no-op tracer and no
+/// incoming trace context).
 pub(crate) struct MessageSpan {
-    cx: Context,
+    cx: Option<Context>,
     /// Handler logs carry the message's fields.
     log: tracing::Span,
 }
 
 impl MessageSpan {
+    fn none() -> Self {
+        Self {
+            cx: None,
+            log: tracing::Span::none(),
+        }
+    }
+
     /// Runs `fut` with this span as the current OpenTelemetry context.
     pub(crate) fn wrap<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> + use<F> {
-        fut.with_context(self.cx.clone())
-            .instrument(self.log.clone())
+        let fut = match &self.cx {
+            Some(cx) => futures::future::Either::Left(fut.with_context(cx.clone())),
+            None => futures::future::Either::Right(fut),
+        };
+        fut.instrument(self.log.clone())
     }
 
     /// Makes this span the current context until the guard drops (synchronous code only).
-    pub(crate) fn enter(&self) -> opentelemetry::ContextGuard {
-        self.cx.clone().attach()
+    pub(crate) fn enter(&self) -> Option<opentelemetry::ContextGuard> {
+        self.cx.clone().map(Context::attach)
     }
 
     /// Ends the span: Ok, or Error with the error recorded.
     pub(crate) fn finish(&self, error: Option<&(dyn std::error::Error + 'static)>) {
-        let span = self.cx.span();
+        let Some(cx) = &self.cx else {
+            return;
+        };
+        let span = cx.span();
         if span.is_recording() {
             match error {
                 None => span.set_status(Status::Ok),
@@ -323,6 +368,38 @@ impl Extractor for HeadersExtractor<'_> {
 mod tests {
     use super::*;
     use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+
+    #[test]
+    fn a_no_op_tracer_is_skipped_once_learned_but_incoming_context_still_flows() {
+        // No provider installed: the global one is a no-op.
+        let t = OtelTracing::new().build("svc");
+        let facts = SpanFacts {
+            exchange: "events.topic.exchange",
+            routing_key: "K",
+            message_id: None,
+            body_size: 0,
+            queue: Some("events.topic.exchange.queue.svc"),
+        };
+        assert!(
+            t.consume(&facts, &Headers::new()).cx.is_some(),
+            "the first span teaches"
+        );
+        assert!(t.noop.load(Ordering::Relaxed));
+        let mut plain = Headers::new();
+        assert!(t.consume(&facts, &plain).cx.is_none());
+        assert!(t.publish(&facts, &mut plain).cx.is_none());
+        assert!(plain.get_str("traceparent").is_none());
+        let mut traced = Headers::new();
+        traced.insert(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        );
+        let cx = t.consume(&facts, &traced).cx.unwrap_or_default();
+        assert_eq!(
+            cx.span().span_context().trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+    }
 
     #[test]
     fn consumer_spans_continue_the_producer_and_use_the_reference_names() {

@@ -3,11 +3,15 @@
 //! `tracestate` by default), so a consumer's span is the child of its producer's.
 //!
 //! Spans are built without attributes or a real name and only filled in when they
-//! record, so an unsampled or no-op pipeline costs next to nothing per message.
+//! record, so an unsampled pipeline costs next to nothing per message. A no-op tracer
+//! (no provider installed) costs nothing at all: once a span built without a parent
+//! comes back without a span context, messages that carry no trace context skip the
+//! tracer, the context and its attachment to the handler's future altogether.
 
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_nats::HeaderMap;
 use opentelemetry::context::FutureExt as _;
@@ -141,6 +145,7 @@ impl OtelTracing {
             publish_name: self.publish_name,
             consumer_name: self.consumer_name,
             service: service.into(),
+            noop: AtomicBool::new(false),
         }
     }
 }
@@ -152,6 +157,8 @@ pub(crate) struct Tracing {
     publish_name: Option<Arc<PublishName>>,
     consumer_name: Option<Arc<ConsumerName>>,
     service: Box<str>,
+    /// Learned: the tracer makes no span context of its own (a no-op tracer).
+    noop: AtomicBool,
 }
 
 impl Default for Tracing {
@@ -205,6 +212,10 @@ impl Tracing {
         operation: &'static str,
         facts: &SpanFacts<'_>,
     ) -> MessageSpan {
+        let orphan = !parent.span().span_context().is_valid();
+        if orphan && self.noop.load(Ordering::Relaxed) {
+            return MessageSpan::none();
+        }
         let builder = SpanBuilder::from_name(Cow::Borrowed(INSTRUMENTATION_NAME)).with_kind(kind);
         let span = self.tracer.build_with_context(builder, parent);
         let cx = parent.with_span(span);
@@ -212,11 +223,25 @@ impl Tracing {
         if span.is_recording() {
             span.update_name(name());
             span.set_attributes(self.attributes(operation, facts));
+        } else if orphan && !span.span_context().is_valid() {
+            // Any real tracer gives a root span a context, sampled or not.
+            self.noop.store(true, Ordering::Relaxed);
         }
         MessageSpan {
-            cx,
+            cx: Some(cx),
             log: tracing::Span::none(),
         }
+    }
+
+    /// Whether `headers` may carry trace context for the propagator (any of its fields,
+    /// in any case). Cheaper than extracting nothing.
+    fn carries_context(&self, headers: &Headers) -> bool {
+        self.propagator.fields().any(|field| {
+            headers.get_str(field).is_some()
+                || headers
+                    .iter_str()
+                    .any(|(k, _)| k.eq_ignore_ascii_case(field))
+        })
     }
 
     /// Starts the producer span of a publish (child of the caller's current context) and
@@ -233,14 +258,20 @@ impl Tracing {
             "publish",
             facts,
         );
-        self.propagator
-            .inject_context(&span.cx, &mut HeadersInjector(headers));
+        if let Some(cx) = &span.cx {
+            self.propagator
+                .inject_context(cx, &mut HeadersInjector(headers));
+        }
         span
     }
 
     /// Starts the consumer span of a delivery, child of the context its headers carry.
     pub(crate) fn consume(&self, facts: &SpanFacts<'_>, headers: &Headers) -> MessageSpan {
-        let parent = self.propagator.extract(&HeadersExtractor(headers));
+        let parent = if self.noop.load(Ordering::Relaxed) && !self.carries_context(headers) {
+            Context::new()
+        } else {
+            self.propagator.extract(&HeadersExtractor(headers))
+        };
         let consumer = facts.subscription.unwrap_or(&self.service);
         let name = || match &self.consumer_name {
             Some(f) => f(consumer, facts.routing_key),
@@ -254,23 +285,36 @@ impl Tracing {
 
     /// Writes `span`'s context into a NATS header map (replies).
     pub(crate) fn inject_nats(&self, span: &MessageSpan, headers: &mut HeaderMap) {
-        self.propagator
-            .inject_context(&span.cx, &mut NatsInjector(headers));
+        if let Some(cx) = &span.cx {
+            self.propagator
+                .inject_context(cx, &mut NatsInjector(headers));
+        }
     }
 }
 
-/// A started span and the context that carries it.
+/// A started span and the context that carries it (none for a no-op tracer and no
+/// incoming trace context).
 pub(crate) struct MessageSpan {
-    cx: Context,
+    cx: Option<Context>,
     /// Handler logs carry the message's fields.
     log: tracing::Span,
 }
 
 impl MessageSpan {
+    fn none() -> Self {
+        Self {
+            cx: None,
+            log: tracing::Span::none(),
+        }
+    }
+
     /// Runs `fut` with this span as the current OpenTelemetry context.
     pub(crate) fn wrap<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> + use<F> {
-        fut.with_context(self.cx.clone())
-            .instrument(self.log.clone())
+        let fut = match &self.cx {
+            Some(cx) => futures::future::Either::Left(fut.with_context(cx.clone())),
+            None => futures::future::Either::Right(fut),
+        };
+        fut.instrument(self.log.clone())
     }
 
     /// Ends the span: Ok, or Error with the error recorded.
@@ -287,7 +331,10 @@ impl MessageSpan {
     }
 
     fn end(&self, error: Option<&(dyn std::error::Error + 'static)>) {
-        let span = self.cx.span();
+        let Some(cx) = &self.cx else {
+            return;
+        };
+        let span = cx.span();
         if span.is_recording() {
             match error {
                 None => span.set_status(Status::Ok),
@@ -372,6 +419,12 @@ mod tests {
     use opentelemetry::trace::TraceContextExt;
     use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 
+    impl MessageSpan {
+        fn context(&self) -> Context {
+            self.cx.clone().unwrap_or_default()
+        }
+    }
+
     #[test]
     fn publish_injects_its_own_span_and_consume_continues_it() {
         let exporter = InMemorySpanExporter::default();
@@ -389,7 +442,7 @@ mod tests {
             subscription: None,
         };
         let producer = t.publish(&facts, &mut headers);
-        let producer_ctx = producer.cx.span().span_context().clone();
+        let producer_ctx = producer.context().span().span_context().clone();
         let traceparent = headers
             .get_str("traceparent")
             .unwrap_or_default()
@@ -439,8 +492,43 @@ mod tests {
             subscription: None,
         };
         let span = t.publish(&facts, &mut headers);
-        assert!(!span.cx.span().is_recording());
-        assert!(!span.cx.has_active_span() || !span.cx.span().span_context().is_sampled());
+        let cx = span.context();
+        assert!(!cx.span().is_recording());
+        assert!(!cx.has_active_span() || !cx.span().span_context().is_sampled());
         span.finish(None);
+    }
+
+    #[test]
+    fn a_no_op_tracer_is_skipped_once_learned_but_incoming_context_still_flows() {
+        // No provider installed: the global one is a no-op.
+        let t = OtelTracing::new().build("svc");
+        let facts = SpanFacts {
+            destination: "events",
+            subject: "events.K",
+            routing_key: "K",
+            message_id: None,
+            body_size: 0,
+            subscription: None,
+        };
+        let first = t.consume(&facts, &Headers::new());
+        assert!(first.cx.is_some(), "the first span teaches");
+        assert!(t.noop.load(Ordering::Relaxed));
+        let mut plain = Headers::new();
+        assert!(t.consume(&facts, &plain).cx.is_none());
+        assert!(t.publish(&facts, &mut plain).cx.is_none());
+        assert!(plain.get_str("traceparent").is_none());
+        // A message with trace context still hands it on: the handler's own publishes
+        // continue the caller's trace.
+        let mut traced = Headers::new();
+        traced.insert(
+            "TraceParent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        );
+        let span = t.consume(&facts, &traced);
+        let cx = span.context();
+        assert_eq!(
+            cx.span().span_context().trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
     }
 }
