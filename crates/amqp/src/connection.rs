@@ -285,16 +285,21 @@ impl Connection {
             r.close().await;
         }
         shared.replies.close().await;
+        // Each close is bounded: a connection that just died may never answer.
+        let limit = shared.timing.publish_timeout;
         for q in &self.queues {
             let ch = q.channel();
-            if ch.status().connected()
-                && let Err(e) = ch.close(200, "OK".into()).await
-            {
-                tracing::debug!(error = %e, "closing a consumer channel failed");
+            if ch.status().connected() {
+                let closed = tokio::time::timeout(limit, ch.close(200, "OK".into())).await;
+                if !matches!(closed, Ok(Ok(()))) {
+                    tracing::debug!(?closed, "closing a consumer channel failed");
+                }
             }
         }
-        if let Err(e) = shared.link.current().close(200, "OK".into()).await {
-            tracing::debug!(error = %e, "closing the connection failed");
+        let connection = shared.link.current();
+        let closed = tokio::time::timeout(limit, connection.close(200, "OK".into())).await;
+        if !matches!(closed, Ok(Ok(()))) {
+            tracing::debug!(?closed, "closing the connection failed");
         }
         tracing::info!(service = shared.service.as_str(), elapsed = ?started.elapsed(), "connection closed");
         if finished {

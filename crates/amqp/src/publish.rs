@@ -222,8 +222,9 @@ impl PublishChannel {
         let channel = self.current.lock().await.clone();
         if channel.status().connected() {
             let _ = tokio::time::timeout(self.timeout, channel.wait_for_confirms()).await;
-            if let Err(e) = channel.close(200, "OK".into()).await {
-                tracing::debug!(publisher = %self.label, error = %e, "closing publisher channel failed");
+            let closed = tokio::time::timeout(self.timeout, channel.close(200, "OK".into())).await;
+            if !matches!(closed, Ok(Ok(()))) {
+                tracing::debug!(publisher = %self.label, ?closed, "closing publisher channel failed");
             }
         }
     }

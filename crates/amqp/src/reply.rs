@@ -206,9 +206,12 @@ impl ReplyClient {
     pub(crate) async fn close(&self) {
         if let Some(ch) = self.channel.lock().await.take()
             && ch.status().connected()
-            && let Err(e) = ch.close(200, "OK".into()).await
         {
-            tracing::debug!(error = %e, "closing the requests channel failed");
+            let closed =
+                tokio::time::timeout(self.publish_timeout, ch.close(200, "OK".into())).await;
+            if !matches!(closed, Ok(Ok(()))) {
+                tracing::debug!(?closed, "closing the requests channel failed");
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use serde::Serialize;
@@ -163,6 +164,53 @@ pub(crate) fn file_stem(service: &str) -> String {
     }
 }
 
+/// The file of each topology, in order: `<service><suffix>`, refusing two that would
+/// share one (a second topology of a service would silently overwrite the first).
+pub(crate) fn service_files(
+    topologies: &[messaging_spec::Topology],
+    suffix: &str,
+) -> Result<Vec<String>, CliError> {
+    let mut names = std::collections::BTreeSet::new();
+    topologies
+        .iter()
+        .map(|t| {
+            let file = format!("{}{suffix}", file_stem(&t.service_name));
+            if names.insert(file.clone()) {
+                Ok(file)
+            } else {
+                Err(CliError::DuplicateOutput { file })
+            }
+        })
+        .collect()
+}
+
+/// Writes each `(file, document)` into `dir` (created when missing) as pretty JSON with a
+/// final newline; returns the paths, in order.
+pub(crate) fn write_json_files<T: Serialize>(
+    dir: &Path,
+    files: impl IntoIterator<Item = (String, T)>,
+) -> Result<Vec<PathBuf>, CliError> {
+    std::fs::create_dir_all(dir).map_err(|source| CliError::Write {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut written = Vec::new();
+    for (file, doc) in files {
+        let path = dir.join(file);
+        let mut text = serde_json::to_string_pretty(&doc).map_err(|source| CliError::Write {
+            path: path.clone(),
+            source: source.into(),
+        })?;
+        text.push('\n');
+        std::fs::write(&path, text).map_err(|source| CliError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 /// The lines of `errors` (split on newlines, trimmed, blanks dropped), each prefixed `<file>: `.
 pub(crate) fn prefixed(file: &impl fmt::Display, errors: &impl fmt::Display) -> Vec<String> {
     error_lines(&errors.to_string())
@@ -208,6 +256,14 @@ mod tests {
         let mut buf = Vec::new();
         assert!(outcome.write(format, &mut buf).is_ok());
         String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    #[test]
+    fn file_stems_stay_inside_the_directory() {
+        assert_eq!(file_stem("orders"), "orders");
+        assert_eq!(file_stem("../etc/passwd"), "_etc_passwd");
+        assert_eq!(file_stem(".."), "_");
+        assert_eq!(file_stem("a b"), "a_b");
     }
 
     #[test]

@@ -17,6 +17,8 @@ use layout::std_shapes::shapes::{Arrow, Element, LineEndKind, ShapeKind};
 use layout::topo::layout::VisualGraph;
 use messaging_spec::{EndpointDirection, Pattern, Topology, Transport};
 
+/// Outlines, edges and their labels: dark grey, opaque (RGBA).
+const INK: u32 = 0x333333ff;
 const FONT_SIZE: usize = 15;
 const SERVICE_FILL: u32 = 0xf9d7f3ff;
 const STREAM_FILL: u32 = 0xdde3ffff;
@@ -109,13 +111,7 @@ fn graph(topologies: &[Topology]) -> Graph {
 }
 
 fn look(fill: u32) -> StyleAttr {
-    StyleAttr::new(
-        Color::new(0x333333ff),
-        1,
-        Some(Color::new(fill)),
-        4,
-        FONT_SIZE,
-    )
+    StyleAttr::new(Color::new(INK), 1, Some(Color::new(fill)), 4, FONT_SIZE)
 }
 
 /// The picture of `topologies` as an SVG document, or `None` when there is nothing to
@@ -169,7 +165,7 @@ fn draw(g: &Graph) -> String {
             LineEndKind::Arrow,
             line,
             &text,
-            &StyleAttr::new(Color::new(0x333333ff), 1, None, 0, FONT_SIZE - 1),
+            &StyleAttr::new(Color::new(INK), 1, None, 0, FONT_SIZE - 1),
             &None,
             &None,
         );

@@ -155,38 +155,36 @@ fn settle_delivery(rt: &Arc<QueueRuntime>, delivery: Delivery, action: Action, k
     let queue = rt.plan.queue.name.clone();
     let key = key.to_owned();
     let shutdown = rt.shared.shutdown.clone();
+    let limit = rt.shared.timing.publish_timeout;
     rt.shared.tracker.spawn(async move {
-        let result = match action {
-            Action::Ack => acker.ack(BasicAckOptions::default()).await,
-            Action::Requeue(delay) => {
-                if let Some(d) = delay {
-                    tokio::select! {
-                        () = shutdown.cancelled() => {}
-                        () = tokio::time::sleep(d) => {}
-                    }
+        if let Action::Requeue(Some(delay)) = action {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+        let frame = async {
+            match action {
+                Action::Ack => acker.ack(BasicAckOptions::default()).await,
+                Action::Requeue(_) | Action::Drop => {
+                    acker
+                        .nack(BasicNackOptions {
+                            requeue: matches!(action, Action::Requeue(_)),
+                            multiple: false,
+                        })
+                        .await
                 }
-                acker
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        multiple: false,
-                    })
-                    .await
+                Action::Reject => acker.reject(BasicRejectOptions { requeue: false }).await,
             }
-            Action::Drop => {
-                acker
-                    .nack(BasicNackOptions {
-                        requeue: false,
-                        multiple: false,
-                    })
-                    .await
-            }
-            Action::Reject => acker.reject(BasicRejectOptions { requeue: false }).await,
         };
-        match result {
-            Ok(true) => {}
+        // Bounded: lapin never answers a settlement sent as its connection dies (its
+        // internal RPC has stopped), and close() must not wait for it.
+        match tokio::time::timeout(limit, frame).await {
+            Ok(Ok(true)) => {}
             // The channel went away: the broker requeues the message itself.
-            Ok(false) => tracing::debug!(queue = %queue, routing_key = %key, "delivery tag no longer valid; the broker redelivers"),
-            Err(e) => tracing::warn!(queue = %queue, routing_key = %key, error = %e, ?action, "failed to settle delivery"),
+            Ok(Ok(false)) => tracing::debug!(queue = %queue, routing_key = %key, "delivery tag no longer valid; the broker redelivers"),
+            Ok(Err(e)) => tracing::warn!(queue = %queue, routing_key = %key, error = %e, ?action, "failed to settle delivery"),
+            Err(_) => tracing::debug!(queue = %queue, routing_key = %key, ?action, "no answer settling the delivery (its connection is gone); the broker redelivers"),
         }
     });
 }

@@ -170,12 +170,18 @@ impl QueueRuntime {
             }
         }
         this.health.set(false);
-        if channel.status().connected()
-            && let Err(e) = channel
-                .basic_cancel(consumer.tag(), BasicCancelOptions::default())
-                .await
-        {
-            tracing::debug!(queue = %this.plan.queue.name, error = %e, "basic.cancel failed");
+        if channel.status().connected() {
+            // Bounded: a channel whose connection just died may never answer.
+            let cancel = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default());
+            match tokio::time::timeout(this.shared.timing.publish_timeout, cancel).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!(queue = %this.plan.queue.name, error = %e, "basic.cancel failed");
+                }
+                Err(_) => {
+                    tracing::debug!(queue = %this.plan.queue.name, "basic.cancel got no answer");
+                }
+            }
         }
     }
 

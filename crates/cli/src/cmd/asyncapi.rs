@@ -5,7 +5,6 @@
 //! generators and contract tests want one application per document, while the fleet
 //! document shows how the services meet on shared channels.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use messaging_spec::{AsyncApi, Topology};
@@ -14,7 +13,7 @@ use serde_json::Value;
 use crate::cmd::cross_validate;
 use crate::error::CliError;
 use crate::input::Input;
-use crate::output::{Outcome, file_stem};
+use crate::output::{Outcome, service_files, write_json_files};
 use crate::rules::Rules;
 
 /// The file name of the fleet document in `--out`.
@@ -103,22 +102,17 @@ fn write_all(
     options: &Options,
     topologies: &[Topology],
 ) -> Result<Vec<String>, CliError> {
-    let mut files = Vec::new();
-    let mut names = BTreeSet::new();
-    for t in topologies {
-        let file = format!("{}.asyncapi.json", file_stem(&t.service_name));
-        // A second topology of the same service would silently overwrite the first.
-        if !names.insert(file.clone()) {
-            return Err(CliError::DuplicateOutput { file });
-        }
+    let names = service_files(topologies, ".asyncapi.json")?;
+    let mut files = Vec::with_capacity(names.len() + 1);
+    for (t, file) in topologies.iter().zip(&names) {
         let builder = match (&options.title, topologies) {
             (Some(title), [_]) => base.clone().title(title.clone()),
             _ => base.clone(),
         };
-        files.push((file, export(&builder, std::slice::from_ref(t))?));
+        files.push((file.clone(), export(&builder, std::slice::from_ref(t))?));
     }
     if topologies.len() > 1 {
-        if names.contains(FLEET_FILE) {
+        if names.iter().any(|n| n == FLEET_FILE) {
             return Err(CliError::DuplicateOutput {
                 file: FLEET_FILE.to_owned(),
             });
@@ -128,38 +122,10 @@ fn write_all(
             export(&with_title(base, options), topologies)?,
         ));
     }
-    std::fs::create_dir_all(dir).map_err(|source| CliError::Write {
-        path: dir.to_owned(),
-        source,
-    })?;
-    let mut written = Vec::with_capacity(files.len());
-    for (file, doc) in files {
-        let path = dir.join(file);
-        let mut text = serde_json::to_string_pretty(&doc).map_err(|source| CliError::Write {
-            path: path.clone(),
-            source: source.into(),
-        })?;
-        text.push('\n');
-        std::fs::write(&path, text).map_err(|source| CliError::Write {
-            path: path.clone(),
-            source,
-        })?;
+    let written = write_json_files(dir, files)?;
+    for path in &written {
         // stderr, like `visualize --html`, so stdout stays the outcome.
         eprintln!("wrote {}", path.display());
-        written.push(path.display().to_string());
     }
-    Ok(written)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_stems_stay_inside_the_directory() {
-        assert_eq!(file_stem("orders"), "orders");
-        assert_eq!(file_stem("../etc/passwd"), "_etc_passwd");
-        assert_eq!(file_stem(".."), "_");
-        assert_eq!(file_stem("a b"), "a_b");
-    }
+    Ok(written.iter().map(|p| p.display().to_string()).collect())
 }

@@ -1,6 +1,8 @@
 //! Shared helpers for the CLI tests: running the binary and locating the spec fixtures.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod browser;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

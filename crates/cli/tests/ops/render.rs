@@ -3,15 +3,12 @@
 //! Without chromium or npm, `Browser::find` prints SKIPPED and returns `None`, except
 //! under `CI=true`, where it fails.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
-const CHROMIUM_LIMIT: Duration = Duration::from_secs(60);
+use crate::common::browser::{CHROMIUM_LIMIT, Server, chromium_dom, run_bounded};
+
 const NPM_LIMIT: Duration = Duration::from_secs(180);
 const MERMAID_PATH: &str = "/node_modules/mermaid/dist/mermaid.esm.min.mjs";
 
@@ -20,7 +17,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 /// Chromium plus a localhost file server for a temporary directory holding Mermaid.
 pub(crate) struct Browser {
     dir: tempfile::TempDir,
-    addr: SocketAddr,
+    server: Server,
 }
 
 impl Browser {
@@ -44,18 +41,8 @@ impl Browser {
         if let Err(reason) = run_bounded(&mut npm, NPM_LIMIT) {
             return skip(&format!("npm install mermaid@11 failed: {reason}"));
         }
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
-        let root = dir.path().to_owned();
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let root = root.clone();
-                thread::spawn(move || {
-                    let _ = respond(&root, stream);
-                });
-            }
-        });
-        Ok(Some(Self { dir, addr }))
+        let server = Server::start(dir.path().to_owned())?;
+        Ok(Some(Self { dir, server }))
     }
 
     /// The served directory.
@@ -65,27 +52,13 @@ impl Browser {
 
     /// Where pages load Mermaid from.
     pub(crate) fn mermaid_src(&self) -> String {
-        format!("http://{}{MERMAID_PATH}", self.addr)
+        format!("http://{}{MERMAID_PATH}", self.server.addr)
     }
 
     /// Renders `page` (relative to the root) and returns the ids of the drawn nodes, sorted,
     /// failing if one is drawn twice.
     pub(crate) fn node_ids(&self, page: &str) -> Result<Vec<String>, Error> {
-        let profile = tempfile::tempdir_in(self.root())?;
-        let mut cmd = Command::new("chromium");
-        cmd.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=10000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(["--dump-dom", &format!("http://{}/{page}", self.addr)]);
-        let dom = run_bounded(&mut cmd, CHROMIUM_LIMIT)?;
+        let dom = chromium_dom(self.root(), &format!("http://{}/{page}", self.server.addr))?;
         let start = dom
             .find("<svg")
             .ok_or_else(|| format!("no <svg> in the DOM:\n{dom}"))?;
@@ -119,96 +92,4 @@ fn skip(reason: &str) -> Result<Option<Browser>, Error> {
     }
     println!("SKIPPED: {reason}");
     Ok(None)
-}
-
-/// Runs `cmd` within `limit` (killed otherwise); its stdout on success.
-fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<String, String> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start: {e}"))?;
-    let (tx, rx) = mpsc::channel();
-    let pipes: [Option<Box<dyn Read + Send>>; 2] = [
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    ];
-    for (i, pipe) in pipes.into_iter().enumerate() {
-        let tx = tx.clone();
-        thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_string(&mut text);
-            }
-            let _ = tx.send((i, text));
-        });
-    }
-    let deadline = Instant::now() + limit;
-    let mut out = [None, None];
-    while out.iter().any(Option::is_none) {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok((i, text)) => out[i] = Some(text),
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("killed after {limit:?}"));
-            }
-        }
-    }
-    let [stdout, stderr] = out.map(Option::unwrap_or_default);
-    let status = child.wait().map_err(|e| e.to_string())?;
-    if status.success() {
-        Ok(stdout)
-    } else {
-        Err(format!("{status}; stderr:\n{stderr}"))
-    }
-}
-
-fn respond(root: &Path, mut stream: TcpStream) -> io::Result<()> {
-    // Browsers open speculative connections that never send a request.
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
-            break;
-        }
-    }
-    let target = request_line.split_whitespace().nth(1).unwrap_or("/");
-    let path = target.split(['?', '#']).next().unwrap_or_default();
-    let rel = path.trim_start_matches('/');
-    let body: Option<Vec<u8>> = if rel.split('/').any(|p| p == "..") {
-        None
-    } else {
-        std::fs::read(PathBuf::from(root).join(rel)).ok()
-    };
-    let kind = match path.rsplit_once('.').map(|(_, ext)| ext) {
-        // Module scripts are refused unless served with a JavaScript MIME type.
-        Some("mjs" | "js") => "text/javascript",
-        Some("html") => "text/html; charset=utf-8",
-        _ => "application/octet-stream",
-    };
-    match body {
-        Some(body) => {
-            write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            )?;
-            stream.write_all(&body)?;
-        }
-        None => stream.write_all(
-            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        )?,
-    }
-    stream.flush()
 }

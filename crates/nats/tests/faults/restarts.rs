@@ -220,17 +220,25 @@ async fn f3_idle_durable_and_ephemeral_consumers_survive_a_restart() -> TestResu
     })
     .await?;
     assert_eq!(receipt.sequence, Some(2));
-    // An idle pull lasts up to 5 s and recovery backs off: allow several cycles.
+    // An idle pull lasts up to 5 s and recovery backs off: allow several cycles. The
+    // durable may first get event 1 again: its ack can be lost with the server's memory
+    // (at-least-once), so a redelivery of it is skipped and counted.
     let within = Duration::from_secs(30);
-    assert_eq!(
-        tokio::time::timeout(within, durable.recv()).await?,
-        Some(json!({"n": 2}))
-    );
+    let mut again = 0;
+    let next = loop {
+        match tokio::time::timeout(within, durable.recv()).await? {
+            Some(v) if v == json!({"n": 1}) => again += 1,
+            other => break other,
+        }
+    };
+    assert_eq!(next, Some(json!({"n": 2})));
     assert_eq!(
         tokio::time::timeout(within, transient.recv()).await?,
         Some(json!({"n": 2}))
     );
-    figures!("F3 idle consumers across a restart: durable and ephemeral each delivered 1 / lost 0");
+    figures!(
+        "F3 idle consumers across a restart: durable and ephemeral each delivered 1 / lost 0 (the durable got the event before the kill {again} more time(s))"
+    );
     ledger.close().await?;
     shop.close().await?;
     Ok(())

@@ -56,6 +56,19 @@ fn nanos(d: Duration) -> Value {
 }
 
 /// Publishes `Seq { n }` for each `(key, n)` to `events` (sequences 1, 2, …).
+/// The server's config of the one ephemeral consumer on `events`.
+async fn ephemeral_config(js: &jetstream::Context) -> Value {
+    let ephemeral = support::consumer_infos(js, "events")
+        .await
+        .into_iter()
+        .find(|c| c.config.durable_name.is_none())
+        .map(|c| c.name);
+    let Some(ephemeral) = ephemeral else {
+        panic!("no ephemeral consumer on events");
+    };
+    server_config(js, "events", &ephemeral).await
+}
+
 async fn publish(server: &NatsServer, messages: &[(&str, u32)]) -> TestResult {
     let shop = support::start(support::builder(server, "shop").event_publisher()).await;
     let publisher = shop.event_publisher()?;
@@ -215,15 +228,7 @@ async fn server_settings_are_the_consumers_config() -> TestResult {
             "ack_policy": "explicit",
         })
     );
-    let ephemeral = support::consumer_infos(&js, "events")
-        .await
-        .into_iter()
-        .find(|c| c.config.durable_name.is_none())
-        .map(|c| c.name);
-    let Some(ephemeral) = ephemeral else {
-        panic!("no ephemeral consumer on events");
-    };
-    let config = server_config(&js, "events", &ephemeral).await;
+    let config = ephemeral_config(&js).await;
     assert_eq!(config["inactive_threshold"], nanos(Duration::from_secs(45)));
     conn.close().await?;
 
@@ -231,15 +236,7 @@ async fn server_settings_are_the_consumers_config() -> TestResult {
     let (live, _live_rx) = support::forward::<Seq>();
     let conn =
         support::start(support::builder(&server, "live").transient_event_consumer("A", live)).await;
-    let ephemeral = support::consumer_infos(&js, "events")
-        .await
-        .into_iter()
-        .find(|c| c.config.durable_name.is_none())
-        .map(|c| c.name);
-    let Some(ephemeral) = ephemeral else {
-        panic!("no ephemeral consumer on events");
-    };
-    let config = server_config(&js, "events", &ephemeral).await;
+    let config = ephemeral_config(&js).await;
     assert_eq!(config["inactive_threshold"], nanos(Duration::from_secs(30)));
     conn.close().await?;
     Ok(())

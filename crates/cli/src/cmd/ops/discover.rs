@@ -11,7 +11,7 @@
 //!
 //! On RabbitMQ, from the management API's exchanges and bindings, as the Go reference does.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use messaging_spec::{
@@ -26,7 +26,7 @@ use super::rabbit::{self, Management};
 use super::table::table;
 use super::{Broker, DEFAULT_SRV_WAIT, block_on, connect};
 use crate::error::CliError;
-use crate::output::{Outcome, file_stem};
+use crate::output::{Outcome, service_files, write_json_files};
 
 /// What `discover` was asked for.
 #[derive(Debug, Clone, clap::Args)]
@@ -297,37 +297,6 @@ fn report(found: &Found, out: Option<&Path>) -> Outcome {
 }
 
 fn write_all(dir: &Path, topologies: &[Topology]) -> Result<Vec<PathBuf>, CliError> {
-    std::fs::create_dir_all(dir).map_err(|source| CliError::Write {
-        path: dir.to_owned(),
-        source,
-    })?;
-    let mut names = BTreeSet::new();
-    let mut written = Vec::new();
-    for t in topologies {
-        let file = format!("{}.json", file_stem(&t.service_name));
-        if !names.insert(file.clone()) {
-            return Err(CliError::DuplicateOutput { file });
-        }
-        let path = dir.join(&file);
-        let mut text = serde_json::to_string_pretty(t).unwrap_or_default();
-        text.push('\n');
-        std::fs::write(&path, text).map_err(|source| CliError::Write {
-            path: path.clone(),
-            source,
-        })?;
-        written.push(path);
-    }
-    Ok(written)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_stems_stay_inside_the_directory() {
-        assert_eq!(file_stem("orders"), "orders");
-        assert_eq!(file_stem("../etc"), "_etc");
-        assert_eq!(file_stem(".."), "_");
-    }
+    let files = service_files(topologies, ".json")?;
+    write_json_files(dir, files.into_iter().zip(topologies))
 }
