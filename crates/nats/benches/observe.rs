@@ -49,17 +49,20 @@ fn main() -> Result<(), messaging_nats::Error> {
     let four_keys = per_message(|n| bench_record_consumed(&metrics, "orders", &keys, n));
 
     // No provider installed: the global no-op tracer.
-    let noop = per_message(|n| bench_consumer_spans(OtelTracing::new(), n));
+    let noop = per_message(|n| bench_consumer_spans(OtelTracing::new(), n, true));
+    let noop_untraced = per_message(|n| bench_consumer_spans(OtelTracing::new(), n, false));
     // An SDK pipeline that samples nothing (a typical "tracing off" production setup).
     let provider = SdkTracerProvider::builder()
         .with_sampler(Sampler::AlwaysOff)
         .build();
-    let sampled_out =
-        per_message(|n| bench_consumer_spans(OtelTracing::new().tracer_provider(&provider), n));
+    let sampled_out = per_message(|n| {
+        bench_consumer_spans(OtelTracing::new().tracer_provider(&provider), n, true);
+    });
 
     println!("metrics, one routing key            {one_key:>8.1} ns/message");
     println!("metrics, four routing keys          {four_keys:>8.1} ns/message");
     println!("span, global no-op tracer           {noop:>8.1} ns/message");
+    println!("  same, message without trace context {noop_untraced:>6.1} ns/message");
     println!("span, SDK with AlwaysOff sampler    {sampled_out:>8.1} ns/message");
     let worst = one_key.max(four_keys) + noop.max(sampled_out);
     println!(

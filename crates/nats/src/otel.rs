@@ -391,15 +391,25 @@ impl Injector for NatsInjector<'_> {
 }
 
 /// Measures span cost without a broker, for the `observe` benchmark: a consumer span per
-/// message, extracted from headers carrying a `traceparent`, then ended. Not a stable API.
+/// message, extracted from headers carrying a `traceparent` when `traced`, then ended.
+/// Not a stable API.
 #[doc(hidden)]
-pub fn bench_consumer_spans(tracing: OtelTracing, messages: usize) {
+pub fn bench_consumer_spans(tracing: OtelTracing, messages: usize, traced: bool) {
     let t = tracing.build("bench");
     let mut headers = Headers::new();
-    headers.insert(
-        "traceparent",
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-    );
+    for (k, v) in [
+        ("ce-id", "8c4e2a0c-5d2c-4c4e-9b8e-3f1f0d7a9b21"),
+        ("ce-type", "Order.Created"),
+        ("ce-source", "orders"),
+    ] {
+        headers.insert(k, v);
+    }
+    if traced {
+        headers.insert(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        );
+    }
     for _ in 0..messages {
         let facts = SpanFacts {
             destination: "events",
