@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::Settlement;
+
 /// The most ids one in-process filter remembers, however long its window: beyond it the
 /// oldest are forgotten first, so memory stays bounded under any rate.
 pub const MAX_REMEMBERED: usize = 1_000_000;
@@ -54,6 +56,20 @@ pub enum Check {
     /// Another delivery of it is being handled now: settle this one later (a delayed
     /// retry), when the first has succeeded or failed.
     Running,
+}
+
+impl Check {
+    /// How to settle a delivery this check keeps from the handler: `None` when it is
+    /// [`Check::Fresh`]. A handled duplicate is acked as its first delivery was; one being
+    /// handled right now comes back after [`RUNNING_RETRY`], once that one has finished.
+    #[must_use]
+    pub fn settlement(self) -> Option<Settlement> {
+        match self {
+            Self::Fresh => None,
+            Self::Handled => Some(Settlement::Ack),
+            Self::Running => Some(Settlement::Retry(Some(RUNNING_RETRY))),
+        }
+    }
 }
 
 impl DedupFilter {
@@ -172,6 +188,7 @@ mod tests {
         );
         f.finish("a", true);
         assert_eq!(f.begin("a"), Check::Handled);
+        assert_eq!(Check::Handled.settlement(), Some(Settlement::Ack));
         assert_eq!(f.len(), 1);
     }
 

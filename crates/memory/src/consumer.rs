@@ -2,20 +2,20 @@
 //! run the handler (panics caught, in-progress acks while it runs), settle it with the
 //! core's decision table.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
 use messaging_core::erased::ErasedEvent;
 use messaging_core::{
-    Check, ConsumerGroup, DeadLetterReason, DeadLetterRecord, DeadLetterTarget, DedupFilter,
-    Outcome, Route, Settlement, dispatch,
+    ConsumerGroup, DeadLetterReason, DeadLetterRecord, DeadLetterTarget, DedupFilter, Outcome,
+    Route, Settlement, dispatch,
 };
 use messaging_spec::{DeliveryInfo, RoutingTable, StreamName};
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
-use crate::broker::state::{Delivery, Fetch, Settled};
+use crate::broker::state::{Delivery, Fetch, Settled, State};
 use crate::connection::Shared;
 
 /// Everything one instance needs to consume from one consumer.
@@ -157,12 +157,7 @@ impl GroupRuntime {
             .and_then(|_| info.headers.get_str(messaging_spec::CE_ID))
             .map(str::to_owned);
         if let (Some(filter), Some(id)) = (&self.dedup, &id) {
-            let action = match filter.begin(id) {
-                Check::Fresh => None,
-                Check::Handled => Some(Settlement::Ack),
-                // Being handled right now: look again once that is done.
-                _ => Some(Settlement::Retry(Some(messaging_core::RUNNING_RETRY))),
-            };
+            let action = filter.begin(id).settlement();
             if let Some(action) = action {
                 tracing::debug!(consumer = %self.label, routing_key = %key, id = %id, ?action, "duplicate not handled");
                 self.settle_unhandled(&d, action);
@@ -220,10 +215,7 @@ impl GroupRuntime {
             }
         };
         let mut dead_lettered = None;
-        let settled = if self.shared.abandoned.load(Ordering::Acquire) {
-            Settled::Stale
-        } else {
-            let mut broker = self.shared.broker.lock();
+        let settled = if let Some(mut broker) = self.live_broker() {
             if let (Some(target), Settlement::Reject, Some(e), Some(reason)) = (
                 &self.dead_letter,
                 action,
@@ -273,6 +265,8 @@ impl GroupRuntime {
                 action,
                 Instant::now(),
             )
+        } else {
+            Settled::Stale
         };
         let error = match (dead_lettered, error) {
             (Some((subject, reason)), Some(source)) => Some(messaging_core::Error::DeadLettered {
@@ -310,32 +304,33 @@ impl GroupRuntime {
 
     /// Settles a delivery no handler saw (a duplicate), unless this instance is gone.
     fn settle_unhandled(&self, d: &Delivery, action: Settlement) {
-        if self.shared.abandoned.load(Ordering::Acquire) {
-            return;
+        if let Some(mut broker) = self.live_broker() {
+            let stream = self.stream.as_str();
+            broker.settle(
+                stream,
+                &self.consumer,
+                d.msg.uid,
+                d.lease,
+                action,
+                Instant::now(),
+            );
+            drop(broker);
+            self.shared.broker.changed();
         }
-        self.shared.broker.lock().settle(
-            self.stream.as_str(),
-            &self.consumer,
-            d.msg.uid,
-            d.lease,
-            action,
-            Instant::now(),
-        );
-        self.shared.broker.changed();
     }
 
     /// An in-progress ack, unless this instance is gone.
     fn progress(&self, d: &Delivery) {
-        if self.shared.abandoned.load(Ordering::Acquire) {
-            return;
+        if let Some(mut broker) = self.live_broker() {
+            let stream = self.stream.as_str();
+            broker.progress(stream, &self.consumer, d.msg.uid, d.lease, Instant::now());
         }
-        self.shared.broker.lock().progress(
-            self.stream.as_str(),
-            &self.consumer,
-            d.msg.uid,
-            d.lease,
-            Instant::now(),
-        );
+    }
+
+    /// The broker's state to settle with, or `None` once this instance is gone: its
+    /// leases were released and may belong to another instance by now.
+    fn live_broker(&self) -> Option<MutexGuard<'_, State>> {
+        (!self.shared.abandoned.load(Ordering::Acquire)).then(|| self.shared.broker.lock())
     }
 }
 

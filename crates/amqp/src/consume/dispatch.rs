@@ -57,12 +57,11 @@ pub(super) async fn handle(rt: &Arc<QueueRuntime>, mut delivery: Delivery) {
     }
     .map(str::to_owned);
     if let (Some(dedup), Some(id)) = (&rt.dedup, &id) {
-        let action = match dedup.begin(id) {
-            messaging_core::Check::Fresh => None,
-            messaging_core::Check::Handled => Some(Action::Ack),
-            // Being handled right now: look again once that is done.
-            _ => Some(Action::Requeue(Some(messaging_core::RUNNING_RETRY))),
-        };
+        // A duplicate is acked or retried, never rejected: the outcome does not matter.
+        let action = dedup
+            .begin(id)
+            .settlement()
+            .map(|s| crate::settle::action(Outcome::Handled, s));
         if let Some(action) = action {
             tracing::debug!(queue = %plan.queue.name, routing_key = %key, id = %id, ?action, "duplicate not handled");
             settle_delivery(rt, delivery, action, &key);

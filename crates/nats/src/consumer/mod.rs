@@ -217,22 +217,17 @@ impl GroupRuntime {
             .and_then(|_| info.headers.get_str(messaging_spec::CE_ID))
             .map(str::to_owned);
         let fresh = match (&self.dedup, &id) {
-            (Some(dedup), Some(id)) => match dedup.begin(id).await {
-                messaging_core::Check::Fresh => true,
-                check => {
-                    // Handled before: settle it as the handler did, without calling it
-                    // again. Being handled right now: look again once that is done.
-                    let kind = match check {
-                        messaging_core::Check::Handled => AckKind::Ack,
-                        _ => AckKind::Nak(Some(messaging_core::RUNNING_RETRY)),
-                    };
-                    if let Err(e) = msg.ack_with(kind).await {
+            (Some(dedup), Some(id)) => {
+                let check = dedup.begin(id).await;
+                if let Some(settlement) = check.settlement() {
+                    if let Err(e) = msg.ack_with(ack_kind(settlement)).await {
                         tracing::debug!(consumer = %self.label, routing_key = %key, error = %e, "settling a duplicate failed");
                     }
                     tracing::debug!(consumer = %self.label, routing_key = %key, id = %id, ?check, "duplicate not handled");
                     return;
                 }
-            },
+                true
+            }
             _ => false,
         };
         let report = self.shared.observer.wants().then(|| info.clone());
@@ -289,12 +284,7 @@ impl GroupRuntime {
                 }
             }
         };
-        let kind = match action {
-            Settlement::Ack => AckKind::Ack,
-            Settlement::Retry(delay) => AckKind::Nak(delay),
-            Settlement::Reject => AckKind::Term,
-        };
-        if let Err(e) = msg.ack_with(kind).await {
+        if let Err(e) = msg.ack_with(ack_kind(action)).await {
             tracing::warn!(consumer = %self.label, routing_key = %key, error = %e, "ack failed");
         }
         let elapsed = start.elapsed();
@@ -368,4 +358,13 @@ struct Given<'a> {
     outcome: Outcome,
     sequence: u64,
     delivered: i64,
+}
+
+/// The JetStream acknowledgement for a core settlement.
+fn ack_kind(settlement: Settlement) -> AckKind {
+    match settlement {
+        Settlement::Ack => AckKind::Ack,
+        Settlement::Retry(delay) => AckKind::Nak(delay),
+        Settlement::Reject => AckKind::Term,
+    }
 }
