@@ -92,15 +92,9 @@ impl PublishHeaders {
     /// The map for one attempt. `routing_key` and `source` are validated names, which
     /// carry no CR or LF.
     pub(crate) fn to_map(&self, routing_key: &str, source: &str, msg_id: bool) -> HeaderMap {
-        let mut map = HeaderMap::new();
         // Defaults first, then the caller's headers replace them: set-if-absent without
         // a lookup per key.
-        map.insert(CE_SPECVERSION.clone(), text(SPEC_VERSION));
-        map.insert(CE_TYPE.clone(), text(routing_key));
-        map.insert(CE_SOURCE.clone(), text(source));
-        map.insert(CE_DATACONTENTTYPE.clone(), text(CONTENT_TYPE_JSON));
-        map.insert(CE_TIME.clone(), ce_time(self.time));
-        map.insert(CE_ID.clone(), text(&self.id));
+        let mut map = self.ce_map(routing_key, source);
         if msg_id {
             map.insert(NATS_MESSAGE_ID, text(&self.id));
         }
@@ -112,6 +106,29 @@ impl PublishHeaders {
             map.insert(k.clone(), v.clone());
         }
         map
+    }
+
+    /// Only the six CloudEvents attributes (what [`messaging_spec::publish_headers`] makes
+    /// without custom headers), straight into a NATS map: a request handler's reply.
+    pub(crate) fn ce_map(&self, routing_key: &str, source: &str) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        map.insert(CE_SPECVERSION.clone(), text(SPEC_VERSION));
+        map.insert(CE_TYPE.clone(), text(routing_key));
+        map.insert(CE_SOURCE.clone(), text(source));
+        map.insert(CE_DATACONTENTTYPE.clone(), text(CONTENT_TYPE_JSON));
+        map.insert(CE_TIME.clone(), ce_time(self.time));
+        map.insert(CE_ID.clone(), text(&self.id));
+        map
+    }
+
+    /// Fresh attributes for a message without custom headers: a new id, the time now.
+    pub(crate) fn fresh() -> Self {
+        Self {
+            custom: Vec::new(),
+            id: messaging_spec::new_event_id(),
+            time: OffsetDateTime::now_utc().unix_timestamp(),
+            trace: Vec::new(),
+        }
     }
 }
 
@@ -177,18 +194,6 @@ fn key(k: &str) -> std::borrow::Cow<'static, str> {
         .map_or_else(|| k.to_owned().into(), |known| (*known).into())
 }
 
-/// Builds a NATS header map from string-valued headers, validating every key and value
-/// (async-nats panics on invalid names, so nothing unchecked may reach it).
-pub(crate) fn to_nats<'a>(
-    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> Result<HeaderMap> {
-    let mut map = HeaderMap::new();
-    for (k, v) in headers {
-        map.insert(name(k)?, value(k, v)?);
-    }
-    Ok(map)
-}
-
 pub(crate) fn name(key: &str) -> Result<HeaderName> {
     if key.is_empty() {
         return Err(Error::InvalidHeader(key.to_owned()));
@@ -203,6 +208,15 @@ pub(crate) fn value(key: &str, v: &str) -> Result<HeaderValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A map from string pairs, validating each as the library does.
+    fn to_nats<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<HeaderMap> {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(name(k)?, value(k, v)?);
+        }
+        Ok(map)
+    }
 
     #[test]
     fn invalid_keys_and_values_are_errors_not_panics() {
@@ -293,6 +307,25 @@ mod tests {
             }
         }
         Ok(())
+    }
+
+    #[test]
+    fn reply_map_equals_the_spec_headers_without_custom_ones() {
+        let built = PublishHeaders::fresh();
+        let now =
+            OffsetDateTime::from_unix_timestamp(built.time).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let spec = messaging_spec::publish_headers(
+            &Headers::new(),
+            "Billing.Charge",
+            "billing",
+            now,
+            || built.id().to_owned(),
+        );
+        assert_eq!(
+            from_nats(Some(&built.ce_map("Billing.Charge", "billing"))),
+            spec
+        );
+        assert_ne!(PublishHeaders::fresh().id(), built.id());
     }
 
     #[test]

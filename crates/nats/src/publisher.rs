@@ -20,7 +20,7 @@ use crate::error::{Error, RequestFailure, Result};
 use crate::headers::PublishHeaders;
 use crate::metrics::{PublishRecorder, RequestResult};
 use crate::otel::{MessageSpan, SpanFacts};
-use crate::request::SERVICE_ERROR;
+use crate::request::SERVICE_ERROR_NAME;
 use messaging_core::PublishTarget;
 
 mod ack;
@@ -436,7 +436,11 @@ impl<'a, R: DeserializeOwned + 'a> IntoFuture for Call<'a, R> {
 /// A reply is an error when it carries `Nats-Service-Error`, or when its body is exactly
 /// `{"error": "<text>"}` (what the Go and Node handlers send).
 pub(crate) fn remote_error(reply: &async_nats::Message) -> Option<String> {
-    if let Some(text) = reply.headers.as_ref().and_then(|h| h.get(SERVICE_ERROR)) {
+    if let Some(text) = reply
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(SERVICE_ERROR_NAME.clone()))
+    {
         return Some(text.as_str().to_owned());
     }
     messaging_core::reply::remote_error(&reply.payload)

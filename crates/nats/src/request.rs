@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use async_nats::header::HeaderName;
 use async_nats::{HeaderMap, Subscriber};
 use bytes::Bytes;
 use futures::StreamExt;
-use messaging_spec::{DeliveryInfo, ServiceName, new_event_id, publish_headers};
-use time::OffsetDateTime;
+use messaging_spec::{DeliveryInfo, ServiceName};
 use tokio::sync::Semaphore;
 
 use crate::connection::Shared;
@@ -23,6 +23,9 @@ use messaging_core::{Error as CoreError, dispatch, reply};
 pub(crate) const SERVICE_ERROR: &str = "Nats-Service-Error";
 /// Header carrying the error code on a reply.
 pub(crate) const SERVICE_ERROR_CODE: &str = "Nats-Service-Error-Code";
+/// [`SERVICE_ERROR`] as a header name, built at compile time: every reply is looked up.
+pub(crate) static SERVICE_ERROR_NAME: HeaderName = HeaderName::from_static(SERVICE_ERROR);
+static SERVICE_ERROR_CODE_NAME: HeaderName = HeaderName::from_static(SERVICE_ERROR_CODE);
 
 /// The queue group of every request subscription: the service name, so each request is
 /// handled by one instance.
@@ -199,24 +202,17 @@ async fn handle(
 /// Replies carry CloudEvents attributes (extra headers are harmless to Go callers, which
 /// ignore reply headers) and, on failure, the NATS services error headers.
 fn reply_headers(service: &str, key: &str, error: Option<&CoreError>) -> Result<HeaderMap> {
-    let ce = publish_headers(
-        &messaging_spec::Headers::new(),
-        key,
-        service,
-        OffsetDateTime::now_utc(),
-        new_event_id,
-    );
-    let mut map = headers::to_nats(ce.iter_str())?;
+    let mut map = headers::PublishHeaders::fresh().ce_map(key, service);
     if let Some(e) = error {
         let code = reply::error_code(e);
         // Same text as the body, so callers see one message whichever they read.
         let text = reply::error_text(Some(e)).replace(['\r', '\n'], " ");
         map.insert(
-            headers::name(SERVICE_ERROR)?,
+            SERVICE_ERROR_NAME.clone(),
             headers::value(SERVICE_ERROR, &text)?,
         );
         map.insert(
-            headers::name(SERVICE_ERROR_CODE)?,
+            SERVICE_ERROR_CODE_NAME.clone(),
             headers::value(SERVICE_ERROR_CODE, code)?,
         );
     }

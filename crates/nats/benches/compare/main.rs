@@ -179,17 +179,10 @@ async fn main() -> Result<(), BoxErr> {
             };
             table.add(Workload::PublishSync, c, sample);
         }
-        let mut contenders = vec![Contender::RawRequest, Contender::OursRequest];
-        if !runs("request") {
-            contenders.clear();
-        }
-        rotate(&mut contenders, s);
-        for c in contenders {
-            let run = match c {
-                Contender::RawRequest => request::raw(&url, requests, pid).await?,
-                _ => request::ours(&url, requests, pid).await?,
-            };
-            table.add_latencies(c, run);
+        if runs("request") {
+            let (raw, ours) = request::both(&url, requests, s % 2 == 0).await?;
+            table.add_latencies(Contender::RawRequest, raw);
+            table.add_latencies(Contender::OursRequest, ours);
         }
     }
     table.print();

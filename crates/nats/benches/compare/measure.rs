@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use rustix::time::{ClockId, clock_gettime};
 
 /// CPU time this process has used so far (all threads).
-fn process_cpu() -> Duration {
+pub(crate) fn process_cpu() -> Duration {
     let t = clock_gettime(ClockId::ProcessCPUTime);
     Duration::new(
         u64::try_from(t.tv_sec).unwrap_or(0),

@@ -1,98 +1,180 @@
 //! Sequential request-reply: raw Core NATS request to a raw responder, against the
 //! library's requester and request handler. Both decode the request and the reply, and
 //! both send the CloudEvents headers the spec puts on requests and replies.
+//!
+//! Both sides are connected at once and take turns in chunks of [`CHUNK`] requests (the
+//! order flipping every chunk), so a machine that speeds up or slows down during a sample
+//! weighs on both alike: latencies this short drift more between runs than they differ.
 
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use messaging_nats::Connection;
+use messaging_nats::{Connection, Publisher};
 use messaging_spec::{ConsumableEvent, HandlerError};
+use tokio::task::JoinHandle;
 
-use crate::measure::{Meter, Sample};
+use crate::measure::{Sample, process_cpu};
 use crate::{BoxErr, Event, event};
 
-/// One run: its sample and the latencies, sorted.
+/// Requests one side makes before the other takes its turn.
+const CHUNK: usize = 100;
+
+/// One side's run: its sample and the latencies, sorted.
 pub(crate) struct Latencies {
     pub(crate) sample: Sample,
     pub(crate) sorted: Vec<Duration>,
 }
 
-pub(crate) async fn raw(url: &str, n: usize, server_pid: Option<u32>) -> Result<Latencies, BoxErr> {
-    let responder = async_nats::connect(url).await?;
-    let mut requests = responder.subscribe("rawrr.ping").await?;
-    let replier = responder.clone();
-    let serving = tokio::spawn(async move {
-        while let Some(msg) = requests.next().await {
-            let Some(reply) = msg.reply else { continue };
-            let Ok(ev) = serde_json::from_slice::<Event>(&msg.payload) else {
-                continue;
-            };
-            let Ok(body) = serde_json::to_vec(&ev) else {
-                continue;
-            };
-            let id = uuid::Uuid::new_v4().to_string();
-            let headers = crate::publish::ce_headers("Bench.Ping", "bench-rr", &id);
-            if replier
-                .publish_with_headers(reply, headers, body.into())
-                .await
-                .is_err()
-            {
-                break;
+/// Raw async-nats: a responder task and a caller.
+struct Raw {
+    caller: async_nats::Client,
+    serving: JoinHandle<()>,
+}
+
+impl Raw {
+    async fn start(url: &str) -> Result<Self, BoxErr> {
+        let responder = async_nats::connect(url).await?;
+        let mut requests = responder.subscribe("rawrr.ping").await?;
+        let replier = responder.clone();
+        let serving = tokio::spawn(async move {
+            while let Some(msg) = requests.next().await {
+                let Some(reply) = msg.reply else { continue };
+                let Ok(ev) = serde_json::from_slice::<Event>(&msg.payload) else {
+                    continue;
+                };
+                let Ok(body) = serde_json::to_vec(&ev) else {
+                    continue;
+                };
+                let id = uuid::Uuid::new_v4().to_string();
+                let headers = crate::publish::ce_headers("Bench.Ping", "bench-rr", &id);
+                if replier
+                    .publish_with_headers(reply, headers, body.into())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
             }
-        }
-    });
-    responder.flush().await?;
-    let caller = async_nats::connect(url).await?;
-    let meter = Meter::start(server_pid);
-    let mut sorted = Vec::with_capacity(n);
-    for i in 0..n {
+        });
+        responder.flush().await?;
+        let caller = async_nats::connect(url).await?;
+        Ok(Self { caller, serving })
+    }
+
+    async fn one(&self, i: usize) -> Result<(), BoxErr> {
         let body = serde_json::to_vec(&event(i))?;
-        let sent = Instant::now();
         let id = uuid::Uuid::new_v4().to_string();
         let mut headers = crate::publish::ce_headers("Bench.Ping", "bench-caller", &id);
         headers.insert("service", "bench-caller");
-        let reply = caller
+        let reply = self
+            .caller
             .request_with_headers("rawrr.ping", headers, body.into())
             .await?;
         let _: Event = serde_json::from_slice(&reply.payload)?;
-        sorted.push(sent.elapsed());
+        Ok(())
     }
-    let sample = meter.stop(n);
-    serving.abort();
-    sorted.sort();
-    Ok(Latencies { sample, sorted })
 }
 
 async fn echo(ev: ConsumableEvent<Event>) -> Result<Event, HandlerError> {
     Ok(ev.payload)
 }
 
-pub(crate) async fn ours(
+/// The library: a service with a request handler and a caller's service publisher.
+struct Ours {
+    service: Connection,
+    caller: Connection,
+    publisher: Publisher,
+}
+
+impl Ours {
+    async fn start(url: &str) -> Result<Self, BoxErr> {
+        let service = Connection::builder("bench-rr")
+            .url(url)
+            .request_handler("Bench.Ping", echo)
+            .start()
+            .await?;
+        let caller = Connection::builder("bench-caller")
+            .url(url)
+            .service_publisher("bench-rr")
+            .start()
+            .await?;
+        let publisher = caller.service_publisher("bench-rr")?;
+        Ok(Self {
+            service,
+            caller,
+            publisher,
+        })
+    }
+
+    async fn one(&self, i: usize) -> Result<(), BoxErr> {
+        let _: Event = self.publisher.request("Bench.Ping", &event(i)).await?;
+        Ok(())
+    }
+}
+
+/// What one side has spent so far in a sample.
+#[derive(Default)]
+struct Tally {
+    wall: Duration,
+    cpu: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Tally {
+    fn into_latencies(mut self) -> Latencies {
+        self.latencies.sort();
+        Latencies {
+            // Server CPU is not split by side: /proc counts it in 10 ms ticks.
+            sample: Sample::external(self.latencies.len(), self.wall, self.cpu),
+            sorted: self.latencies,
+        }
+    }
+}
+
+/// Times `requests` made one after another, adding them to `tally`.
+async fn turn<F, Fut>(
+    tally: &mut Tally,
+    requests: std::ops::Range<usize>,
+    one: F,
+) -> Result<(), BoxErr>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = Result<(), BoxErr>>,
+{
+    let wall = Instant::now();
+    let cpu = process_cpu();
+    for i in requests {
+        let sent = Instant::now();
+        one(i).await?;
+        tally.latencies.push(sent.elapsed());
+    }
+    tally.cpu += process_cpu().saturating_sub(cpu);
+    tally.wall += wall.elapsed();
+    Ok(())
+}
+
+/// One sample: `n` requests on each side, taking turns; `raw_first` picks who opens.
+/// Returns the raw side's run, then the library's.
+pub(crate) async fn both(
     url: &str,
     n: usize,
-    server_pid: Option<u32>,
-) -> Result<Latencies, BoxErr> {
-    let service = Connection::builder("bench-rr")
-        .url(url)
-        .request_handler("Bench.Ping", echo)
-        .start()
-        .await?;
-    let caller = Connection::builder("bench-caller")
-        .url(url)
-        .service_publisher("bench-rr")
-        .start()
-        .await?;
-    let publisher = caller.service_publisher("bench-rr")?;
-    let meter = Meter::start(server_pid);
-    let mut sorted = Vec::with_capacity(n);
-    for i in 0..n {
-        let sent = Instant::now();
-        let _: Event = publisher.request("Bench.Ping", &event(i)).await?;
-        sorted.push(sent.elapsed());
+    raw_first: bool,
+) -> Result<(Latencies, Latencies), BoxErr> {
+    let raw = Raw::start(url).await?;
+    let ours = Ours::start(url).await?;
+    let (mut raw_tally, mut ours_tally) = (Tally::default(), Tally::default());
+    for (chunk, start) in (0..n).step_by(CHUNK).enumerate() {
+        let range = start..(start + CHUNK).min(n);
+        if raw_first == chunk.is_multiple_of(2) {
+            turn(&mut raw_tally, range.clone(), |i| raw.one(i)).await?;
+            turn(&mut ours_tally, range, |i| ours.one(i)).await?;
+        } else {
+            turn(&mut ours_tally, range.clone(), |i| ours.one(i)).await?;
+            turn(&mut raw_tally, range, |i| raw.one(i)).await?;
+        }
     }
-    let sample = meter.stop(n);
-    caller.close().await?;
-    service.close().await?;
-    sorted.sort();
-    Ok(Latencies { sample, sorted })
+    raw.serving.abort();
+    ours.caller.close().await?;
+    ours.service.close().await?;
+    Ok((raw_tally.into_latencies(), ours_tally.into_latencies()))
 }
