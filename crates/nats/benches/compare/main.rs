@@ -160,24 +160,14 @@ async fn main() -> Result<(), BoxErr> {
             };
             table.add(Workload::PublishWindowed, c, sample);
         }
-        let mut contenders = vec![Contender::RawPublish, Contender::OursPublish];
-        if !runs("sync") {
-            contenders.clear();
-        } else if peer.is_some() {
-            contenders.push(Contender::GoPublish);
-        }
-        rotate(&mut contenders, s);
-        for c in contenders {
-            let name = format!("sync{s}");
-            let sample = match c {
-                Contender::RawPublish => publish::raw(&url, &name, sync_n, 1, pid).await?,
-                Contender::GoPublish => match &peer {
-                    Some(p) => go::publish(p, &url, &format!("gosync{s}"), sync_n).await?,
-                    None => continue,
-                },
-                _ => publish::ours(&url, &name, sync_n, 1, pid).await?,
-            };
-            table.add(Workload::PublishSync, c, sample);
+        if runs("sync") {
+            let (raw, ours) = publish::sync_both(&url, s, sync_n, s % 2 == 0).await?;
+            table.add(Workload::PublishSync, Contender::RawPublish, raw);
+            table.add(Workload::PublishSync, Contender::OursPublish, ours);
+            if let Some(p) = &peer {
+                let go = go::publish(p, &url, &format!("gosync{s}"), sync_n).await?;
+                table.add(Workload::PublishSync, Contender::GoPublish, go);
+            }
         }
         if runs("request") {
             let (raw, ours) = request::both(&url, requests, s % 2 == 0).await?;

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use rustix::time::{ClockId, clock_gettime};
 
+use crate::BoxErr;
+
 /// CPU time this process has used so far (all threads).
 pub(crate) fn process_cpu() -> Duration {
     let t = clock_gettime(ClockId::ProcessCPUTime);
@@ -141,4 +143,84 @@ pub(crate) fn percentile(sorted: &[Duration], p: usize) -> Duration {
     }
     let idx = (sorted.len() * p).div_ceil(100).saturating_sub(1);
     sorted[idx.min(sorted.len() - 1)]
+}
+
+/// Operations one side makes before the other takes its turn, in the workloads whose
+/// contenders run side by side (request-reply, sync publish).
+const CHUNK: usize = 100;
+
+/// One side's run: its sample and the latencies, sorted.
+pub(crate) struct Latencies {
+    pub(crate) sample: Sample,
+    pub(crate) sorted: Vec<Duration>,
+}
+
+/// What one side has spent so far in a sample.
+#[derive(Default)]
+pub(crate) struct Tally {
+    wall: Duration,
+    cpu: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Tally {
+    pub(crate) fn into_latencies(mut self) -> Latencies {
+        self.latencies.sort();
+        Latencies {
+            // Server CPU is not split by side: /proc counts it in 10 ms ticks.
+            sample: Sample::external(self.latencies.len(), self.wall, self.cpu),
+            sorted: self.latencies,
+        }
+    }
+}
+
+/// Runs `n` operations on each of two sides, taking turns in chunks of [`CHUNK`] with the
+/// order flipping every chunk (`a_first`: who opens), so drift in the machine's speed
+/// weighs on both alike. Returns what each side spent.
+pub(crate) async fn side_by_side<A, AF, B, BF>(
+    n: usize,
+    a_first: bool,
+    a: A,
+    b: B,
+) -> Result<(Tally, Tally), BoxErr>
+where
+    A: Fn(usize) -> AF,
+    AF: Future<Output = Result<(), BoxErr>>,
+    B: Fn(usize) -> BF,
+    BF: Future<Output = Result<(), BoxErr>>,
+{
+    let (mut ta, mut tb) = (Tally::default(), Tally::default());
+    for (chunk, start) in (0..n).step_by(CHUNK).enumerate() {
+        let range = start..(start + CHUNK).min(n);
+        if a_first == chunk.is_multiple_of(2) {
+            turn(&mut ta, range.clone(), &a).await?;
+            turn(&mut tb, range, &b).await?;
+        } else {
+            turn(&mut tb, range.clone(), &b).await?;
+            turn(&mut ta, range, &a).await?;
+        }
+    }
+    Ok((ta, tb))
+}
+
+/// Times operations `range` made one after another, adding them to `tally`.
+async fn turn<F, Fut>(
+    tally: &mut Tally,
+    range: std::ops::Range<usize>,
+    one: &F,
+) -> Result<(), BoxErr>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = Result<(), BoxErr>>,
+{
+    let wall = Instant::now();
+    let cpu = process_cpu();
+    for i in range {
+        let sent = Instant::now();
+        one(i).await?;
+        tally.latencies.push(sent.elapsed());
+    }
+    tally.cpu += process_cpu().saturating_sub(cpu);
+    tally.wall += wall.elapsed();
+    Ok(())
 }

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use async_nats::jetstream::{self, stream};
 use messaging_nats::Connection;
 
-use crate::measure::{Meter, Sample};
+use crate::measure::{Meter, Sample, side_by_side};
 use crate::{BoxErr, event};
 
 /// The CloudEvents headers of the spec, set by hand.
@@ -61,11 +61,7 @@ pub(crate) async fn raw(
         let ack = js
             .publish_with_headers(subject.clone(), library_headers(&id), body.into())
             .await?;
-        if window <= 1 {
-            ack.await?;
-        } else {
-            acks.push_back(ack);
-        }
+        acks.push_back(ack);
     }
     for ack in acks {
         ack.await?;
@@ -90,13 +86,7 @@ pub(crate) async fn ours(
         .await?;
     let publisher = conn.stream_publisher(stream_name)?;
     let meter = Meter::start(server_pid);
-    if window <= 1 {
-        for i in 0..n {
-            publisher.publish("Order.Created", &event(i)).await?;
-        }
-    } else {
-        send_windowed(&publisher, n, window).await?;
-    }
+    send_windowed(&publisher, n, window).await?;
     let sample = meter.stop(n);
     conn.close().await?;
     jetstream::new(async_nats::connect(url).await?)
@@ -139,4 +129,58 @@ async fn send_windowed(
         ack.await?;
     }
     Ok(())
+}
+
+/// Sync publishes (each awaits its ack), raw and the library side by side
+/// (`measure::side_by_side`), each on its own stream. Returns raw's sample, then ours.
+pub(crate) async fn sync_both(
+    url: &str,
+    sample: usize,
+    n: usize,
+    raw_first: bool,
+) -> Result<(Sample, Sample), BoxErr> {
+    let raw_stream = format!("syncraw{sample}");
+    let ours_stream = format!("syncours{sample}");
+    let js = jetstream::new(async_nats::connect(url).await?);
+    js.create_stream(stream::Config {
+        name: raw_stream.clone(),
+        subjects: vec![format!("{raw_stream}.>")],
+        ..Default::default()
+    })
+    .await?;
+    let subject = format!("{raw_stream}.Order.Created");
+    let raw = |i: usize| {
+        let (js, subject) = (&js, subject.clone());
+        async move {
+            let body = serde_json::to_vec(&event(i))?;
+            let id = uuid::Uuid::new_v4().to_string();
+            let ack = js
+                .publish_with_headers(subject, library_headers(&id), body.into())
+                .await?;
+            let _: jetstream::publish::PublishAck = ack.await?;
+            Ok::<_, BoxErr>(())
+        }
+    };
+    let conn = Connection::builder("bench-pub")
+        .url(url)
+        .max_ack_inflight(1)
+        .stream_publisher(&ours_stream)
+        .start()
+        .await?;
+    let publisher = conn.stream_publisher(&ours_stream)?;
+    let ours = |i: usize| {
+        let publisher = &publisher;
+        async move {
+            publisher.publish("Order.Created", &event(i)).await?;
+            Ok::<_, BoxErr>(())
+        }
+    };
+    let (raw_tally, ours_tally) = side_by_side(n, raw_first, raw, ours).await?;
+    conn.close().await?;
+    js.delete_stream(&raw_stream).await?;
+    js.delete_stream(&ours_stream).await?;
+    Ok((
+        raw_tally.into_latencies().sample,
+        ours_tally.into_latencies().sample,
+    ))
 }

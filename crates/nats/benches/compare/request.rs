@@ -2,28 +2,17 @@
 //! library's requester and request handler. Both decode the request and the reply, and
 //! both send the CloudEvents headers the spec puts on requests and replies.
 //!
-//! Both sides are connected at once and take turns in chunks of [`CHUNK`] requests (the
-//! order flipping every chunk), so a machine that speeds up or slows down during a sample
-//! weighs on both alike: latencies this short drift more between runs than they differ.
-
-use std::time::{Duration, Instant};
+//! Both sides are connected at once and take turns (`measure::side_by_side`), so a machine
+//! that speeds up or slows down during a sample weighs on both alike: latencies this
+//! short drift more between runs than they differ.
 
 use futures::StreamExt;
 use messaging_nats::{Connection, Publisher};
 use messaging_spec::{ConsumableEvent, HandlerError};
 use tokio::task::JoinHandle;
 
-use crate::measure::{Sample, process_cpu};
+use crate::measure::{Latencies, side_by_side};
 use crate::{BoxErr, Event, event};
-
-/// Requests one side makes before the other takes its turn.
-const CHUNK: usize = 100;
-
-/// One side's run: its sample and the latencies, sorted.
-pub(crate) struct Latencies {
-    pub(crate) sample: Sample,
-    pub(crate) sorted: Vec<Duration>,
-}
 
 /// Raw async-nats: a responder task and a caller.
 struct Raw {
@@ -112,47 +101,6 @@ impl Ours {
     }
 }
 
-/// What one side has spent so far in a sample.
-#[derive(Default)]
-struct Tally {
-    wall: Duration,
-    cpu: Duration,
-    latencies: Vec<Duration>,
-}
-
-impl Tally {
-    fn into_latencies(mut self) -> Latencies {
-        self.latencies.sort();
-        Latencies {
-            // Server CPU is not split by side: /proc counts it in 10 ms ticks.
-            sample: Sample::external(self.latencies.len(), self.wall, self.cpu),
-            sorted: self.latencies,
-        }
-    }
-}
-
-/// Times `requests` made one after another, adding them to `tally`.
-async fn turn<F, Fut>(
-    tally: &mut Tally,
-    requests: std::ops::Range<usize>,
-    one: F,
-) -> Result<(), BoxErr>
-where
-    F: Fn(usize) -> Fut,
-    Fut: Future<Output = Result<(), BoxErr>>,
-{
-    let wall = Instant::now();
-    let cpu = process_cpu();
-    for i in requests {
-        let sent = Instant::now();
-        one(i).await?;
-        tally.latencies.push(sent.elapsed());
-    }
-    tally.cpu += process_cpu().saturating_sub(cpu);
-    tally.wall += wall.elapsed();
-    Ok(())
-}
-
 /// One sample: `n` requests on each side, taking turns; `raw_first` picks who opens.
 /// Returns the raw side's run, then the library's.
 pub(crate) async fn both(
@@ -162,17 +110,8 @@ pub(crate) async fn both(
 ) -> Result<(Latencies, Latencies), BoxErr> {
     let raw = Raw::start(url).await?;
     let ours = Ours::start(url).await?;
-    let (mut raw_tally, mut ours_tally) = (Tally::default(), Tally::default());
-    for (chunk, start) in (0..n).step_by(CHUNK).enumerate() {
-        let range = start..(start + CHUNK).min(n);
-        if raw_first == chunk.is_multiple_of(2) {
-            turn(&mut raw_tally, range.clone(), |i| raw.one(i)).await?;
-            turn(&mut ours_tally, range, |i| ours.one(i)).await?;
-        } else {
-            turn(&mut ours_tally, range.clone(), |i| ours.one(i)).await?;
-            turn(&mut raw_tally, range, |i| raw.one(i)).await?;
-        }
-    }
+    let (raw_tally, ours_tally) =
+        side_by_side(n, raw_first, |i| raw.one(i), |i| ours.one(i)).await?;
     raw.serving.abort();
     ours.caller.close().await?;
     ours.service.close().await?;
