@@ -1,29 +1,19 @@
-//! OpenTelemetry: a producer span per publish, a consumer span per handled delivery, and
-//! trace context carried in AMQP headers both ways (W3C `traceparent` / `tracestate` by
-//! default, as long strings), so a consumer's span is the child of its producer's.
-//! Attribute names are the reference's (`messaging.system=rabbitmq`, …).
-//!
-//! Spans are built without attributes or a real name and only filled in when they
-//! record, so an unsampled pipeline costs next to nothing per message. A no-op tracer
-//! (no provider installed) costs nothing at all: once a span built without a parent
-//! comes back without a span context, deliveries that carry no trace context skip the
-//! tracer, the context and its attachment to the handler's future altogether.
+//! OpenTelemetry on RabbitMQ: a producer span per publish, a consumer span per handled
+//! delivery, and trace context carried in AMQP headers both ways (W3C `traceparent` /
+//! `tracestate` by default, as long strings), so a consumer's span is the child of its
+//! producer's. Attribute names are the reference's (`messaging.system=rabbitmq`, …). The
+//! span machinery, and what makes it free without a tracer, is the core's
+//! ([`messaging_core::MessageTracer`]); this file names the spans and sets their
+//! attributes.
 
-use std::borrow::Cow;
-use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
+pub(crate) use messaging_core::MessageSpan;
+use messaging_core::{MessageTracer, TracerChoice};
 use messaging_spec::Headers;
-use opentelemetry::context::FutureExt as _;
-use opentelemetry::global::BoxedTracer;
-use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::{
-    SpanBuilder, SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider,
-};
-use opentelemetry::{Context, InstrumentationScope, KeyValue};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
-use tracing::Instrument as _;
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{SpanKind, TracerProvider};
+use opentelemetry::{InstrumentationScope, KeyValue};
 
 /// Instrumentation scope name of every span this crate creates.
 pub const INSTRUMENTATION_NAME: &str = "messaging-amqp";
@@ -48,10 +38,9 @@ type ConsumerName = dyn Fn(&str, &str) -> String + Send + Sync;
 ///     .consumer_span_name(|queue, key| format!("{queue} handles {key}"));
 /// # let _ = tracing;
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct OtelTracing {
-    tracer: Option<Arc<BoxedTracer>>,
-    propagator: Arc<dyn TextMapPropagator + Send + Sync>,
+    choice: TracerChoice,
     publish_name: Option<Arc<PublishName>>,
     consumer_name: Option<Arc<ConsumerName>>,
 }
@@ -59,16 +48,10 @@ pub struct OtelTracing {
 impl std::fmt::Debug for OtelTracing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OtelTracing")
-            .field("custom_tracer", &self.tracer.is_some())
+            .field("custom_tracer", &self.choice.has_custom_tracer())
             .field("custom_publish_name", &self.publish_name.is_some())
             .field("custom_consumer_name", &self.consumer_name.is_some())
             .finish_non_exhaustive()
-    }
-}
-
-impl Default for OtelTracing {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -82,12 +65,7 @@ impl OtelTracing {
     /// The global tracer provider and W3C trace context.
     #[must_use]
     pub fn new() -> Self {
-        Self {
-            tracer: None,
-            propagator: Arc::new(TraceContextPropagator::new()),
-            publish_name: None,
-            consumer_name: None,
-        }
+        Self::default()
     }
 
     /// Creates spans with `provider` instead of the global one (the reference's
@@ -99,8 +77,7 @@ impl OtelTracing {
         T: opentelemetry::trace::Tracer<Span = S> + Send + Sync + 'static,
         S: opentelemetry::trace::Span + Send + Sync + 'static,
     {
-        let tracer = provider.tracer_with_scope(scope());
-        self.tracer = Some(Arc::new(BoxedTracer::new(Box::new(tracer))));
+        self.choice = self.choice.tracer_provider(provider, scope());
         self
     }
 
@@ -111,7 +88,7 @@ impl OtelTracing {
         mut self,
         propagator: impl TextMapPropagator + Send + Sync + 'static,
     ) -> Self {
-        self.propagator = Arc::new(propagator);
+        self.choice = self.choice.propagator(propagator);
         self
     }
 
@@ -138,29 +115,21 @@ impl OtelTracing {
     }
 
     pub(crate) fn build(self, service: &str) -> Tracing {
-        let tracer = self
-            .tracer
-            .unwrap_or_else(|| Arc::new(opentelemetry::global::tracer_with_scope(scope())));
         Tracing {
-            tracer,
-            propagator: self.propagator,
+            spans: self.choice.build(scope()),
             publish_name: self.publish_name,
             consumer_name: self.consumer_name,
             service: service.into(),
-            noop: AtomicBool::new(false),
         }
     }
 }
 
 /// A connection's tracer.
 pub(crate) struct Tracing {
-    tracer: Arc<BoxedTracer>,
-    propagator: Arc<dyn TextMapPropagator + Send + Sync>,
+    spans: MessageTracer,
     publish_name: Option<Arc<PublishName>>,
     consumer_name: Option<Arc<ConsumerName>>,
     service: Box<str>,
-    /// Learned: the tracer makes no span context of its own (a no-op tracer).
-    noop: AtomicBool,
 }
 
 /// What a span is about, for its attributes.
@@ -195,46 +164,6 @@ impl Tracing {
         attrs
     }
 
-    fn start(
-        &self,
-        kind: SpanKind,
-        parent: &Context,
-        name: impl FnOnce() -> String,
-        operation: &'static str,
-        facts: &SpanFacts<'_>,
-    ) -> MessageSpan {
-        let orphan = !parent.span().span_context().is_valid();
-        if orphan && self.noop.load(Ordering::Relaxed) {
-            return MessageSpan::none();
-        }
-        let builder = SpanBuilder::from_name(Cow::Borrowed(INSTRUMENTATION_NAME)).with_kind(kind);
-        let span = self.tracer.build_with_context(builder, parent);
-        let cx = parent.with_span(span);
-        let span = cx.span();
-        if span.is_recording() {
-            span.update_name(name());
-            span.set_attributes(self.attributes(operation, facts));
-        } else if orphan && !span.span_context().is_valid() {
-            // Any real tracer gives a root span a context, sampled or not.
-            self.noop.store(true, Ordering::Relaxed);
-        }
-        MessageSpan {
-            cx: Some(cx),
-            log: tracing::Span::none(),
-        }
-    }
-
-    /// Whether `headers` may carry trace context for the propagator (any of its fields,
-    /// in any case). Cheaper than extracting nothing.
-    fn carries_context(&self, headers: &Headers) -> bool {
-        self.propagator.fields().any(|field| {
-            headers.get_str(field).is_some()
-                || headers
-                    .iter_str()
-                    .any(|(k, _)| k.eq_ignore_ascii_case(field))
-        })
-    }
-
     /// Starts the producer span of a publish (child of the caller's current context) and
     /// writes its context into `headers`.
     pub(crate) fn publish(&self, facts: &SpanFacts<'_>, headers: &mut Headers) -> MessageSpan {
@@ -242,41 +171,26 @@ impl Tracing {
             Some(f) => f(facts.exchange, facts.routing_key),
             None => format!("publish {}", facts.routing_key),
         };
-        let span = self.start(
-            SpanKind::Producer,
-            &Context::current(),
-            name,
-            "publish",
-            facts,
-        );
-        self.inject(&span, headers);
-        span
+        self.spans
+            .producer(name, || self.attributes("publish", facts), headers)
     }
 
     /// Starts the consumer span of a delivery, child of the context its headers carry.
     pub(crate) fn consume(&self, facts: &SpanFacts<'_>, headers: &Headers) -> MessageSpan {
-        let parent = if self.noop.load(Ordering::Relaxed) && !self.carries_context(headers) {
-            Context::new()
-        } else {
-            self.propagator.extract(&HeadersExtractor(headers))
-        };
         let queue = facts.queue.unwrap_or_default();
         let name = || match &self.consumer_name {
             Some(f) => f(queue, facts.routing_key),
             None => default_consumer_name(queue, facts.exchange, facts.routing_key),
         };
-        let mut span = self.start(SpanKind::Consumer, &parent, name, "receive", facts);
-        span.log = tracing::info_span!("message", service = %self.service, exchange = facts.exchange,
-            queue, routing_key = facts.routing_key, ce_id = facts.message_id);
-        span
-    }
-
-    /// Writes `span`'s context into `headers`.
-    fn inject(&self, span: &MessageSpan, headers: &mut Headers) {
-        if let Some(cx) = &span.cx {
-            self.propagator
-                .inject_context(cx, &mut HeadersInjector(headers));
-        }
+        let span = self.spans.start(
+            SpanKind::Consumer,
+            &self.spans.parent(headers),
+            name,
+            || self.attributes("receive", facts),
+        );
+        span.with_log(tracing::info_span!("message", service = %self.service,
+            exchange = facts.exchange, queue, routing_key = facts.routing_key,
+            ce_id = facts.message_id))
     }
 }
 
@@ -290,83 +204,10 @@ fn default_consumer_name(queue: &str, exchange: &str, key: &str) -> String {
     format!("{short}#{key}")
 }
 
-/// A started span and the context that carries it (none for a no-op tracer and no
-/// incoming trace context).
-pub(crate) struct MessageSpan {
-    cx: Option<Context>,
-    /// Handler logs carry the message's fields.
-    log: tracing::Span,
-}
-
-impl MessageSpan {
-    fn none() -> Self {
-        Self {
-            cx: None,
-            log: tracing::Span::none(),
-        }
-    }
-
-    /// Runs `fut` with this span as the current OpenTelemetry context.
-    pub(crate) fn wrap<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> + use<F> {
-        let fut = match &self.cx {
-            Some(cx) => futures::future::Either::Left(fut.with_context(cx.clone())),
-            None => futures::future::Either::Right(fut),
-        };
-        fut.instrument(self.log.clone())
-    }
-
-    /// Makes this span the current context until the guard drops (synchronous code only).
-    pub(crate) fn enter(&self) -> Option<opentelemetry::ContextGuard> {
-        self.cx.clone().map(Context::attach)
-    }
-
-    /// Ends the span: Ok, or Error with the error recorded.
-    pub(crate) fn finish(&self, error: Option<&(dyn std::error::Error + 'static)>) {
-        let Some(cx) = &self.cx else {
-            return;
-        };
-        let span = cx.span();
-        if span.is_recording() {
-            match error {
-                None => span.set_status(Status::Ok),
-                Some(e) => {
-                    span.record_error(e);
-                    span.set_status(Status::error(e.to_string()));
-                }
-            }
-        }
-        span.end();
-    }
-}
-
-struct HeadersInjector<'a>(&'a mut Headers);
-
-impl Injector for HeadersInjector<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        self.0.insert(key, value);
-    }
-}
-
-struct HeadersExtractor<'a>(&'a Headers);
-
-impl Extractor for HeadersExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get_str(key).or_else(|| {
-            self.0
-                .iter_str()
-                .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                .map(|(_, v)| v)
-        })
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.iter_str().map(|(k, _)| k).collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry::trace::TraceContextExt as _;
     use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 
     #[test]
@@ -381,20 +222,21 @@ mod tests {
             queue: Some("events.topic.exchange.queue.svc"),
         };
         assert!(
-            t.consume(&facts, &Headers::new()).cx.is_some(),
+            t.consume(&facts, &Headers::new()).context().is_some(),
             "the first span teaches"
         );
-        assert!(t.noop.load(Ordering::Relaxed));
+        assert!(t.spans.is_noop());
         let mut plain = Headers::new();
-        assert!(t.consume(&facts, &plain).cx.is_none());
-        assert!(t.publish(&facts, &mut plain).cx.is_none());
+        assert!(t.consume(&facts, &plain).context().is_none());
+        assert!(t.publish(&facts, &mut plain).context().is_none());
         assert!(plain.get_str("traceparent").is_none());
         let mut traced = Headers::new();
         traced.insert(
             "traceparent",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         );
-        let cx = t.consume(&facts, &traced).cx.unwrap_or_default();
+        let span = t.consume(&facts, &traced);
+        let cx = span.context().cloned().unwrap_or_default();
         assert_eq!(
             cx.span().span_context().trace_id().to_string(),
             "4bf92f3577b34da6a3ce929d0e0e4736"

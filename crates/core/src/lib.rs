@@ -24,6 +24,8 @@ pub mod erased;
 mod error;
 mod observe;
 mod options;
+#[cfg(feature = "otel")]
+mod otel;
 mod plan;
 mod registrations;
 pub mod reply;
@@ -42,6 +44,8 @@ pub use dedup::{Check, DedupFilter, Deduplicate, MAX_REMEMBERED, RUNNING_RETRY};
 pub use error::{BoxError, Error, Result};
 pub use observe::{DropHook, Observer};
 pub use options::{ConsumerOptions, DeadLetter, Replay, StartAt};
+#[cfg(feature = "otel")]
+pub use otel::{MessageSpan, MessageTracer, SharedPropagator, TracerChoice};
 pub use plan::{ConsumerGroup, Plan, RequestRoute, ResponseRoute, Route, Rules, plan};
 pub use settle::{Outcome, Settlement, decide, decide_with_limit, exhausted};
 pub use setup::{Setup, SetupKind, TargetSpec};
