@@ -7,13 +7,12 @@
 //! logs "leader not known" for it forever). The test restarts the broker gracefully once
 //! after declaring, which saves it, as a broker that has run for a while would have.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use messaging_amqp::{Connection, Setup};
 use messaging_spec::{ConsumableEvent, HandlerError};
-use messaging_testkit::RabbitServer;
+use messaging_testkit::{RabbitServer, Tally};
 use serde_json::{Value, json};
 
 /// Prints past the test harness's capture, so the figures show in CI output.
@@ -26,31 +25,6 @@ macro_rules! figures {
 
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
-#[derive(Default)]
-struct Inner {
-    acked: HashSet<String>,
-    failed: usize,
-    seen: HashMap<String, usize>,
-}
-
-#[derive(Clone, Default)]
-struct Tally(Arc<Mutex<Inner>>);
-
-impl Tally {
-    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
-        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-    /// Acked events the handlers have not seen.
-    fn lost(&self) -> usize {
-        self.with(|t| {
-            t.acked
-                .iter()
-                .filter(|id| !t.seen.contains_key(*id))
-                .count()
-        })
-    }
-}
-
 /// A handler counting each `ce-id` into `tally`.
 fn counting(
     tally: &Tally,
@@ -60,7 +34,7 @@ fn counting(
 + 'static {
     let t = tally.clone();
     move |ev| {
-        t.with(|t| *t.seen.entry(ev.metadata.id.clone()).or_default() += 1);
+        t.seen(&ev.metadata.id);
         std::future::ready(Ok(()))
     }
 }
@@ -101,7 +75,7 @@ async fn a_broker_kill_loses_no_confirmed_event() -> TestResult {
                     .await
                 {
                     Ok(c) => window.push_back(c),
-                    Err(_) => tally.with(|t| t.failed += 1),
+                    Err(_) => tally.failed(),
                 }
             }
             for c in window {
@@ -110,7 +84,7 @@ async fn a_broker_kill_loses_no_confirmed_event() -> TestResult {
         })
     };
     tokio::time::timeout(Duration::from_secs(30), async {
-        while tally.with(|t| t.acked.len()) < N / 5 {
+        while tally.acked_count() < N / 5 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
@@ -121,9 +95,8 @@ async fn a_broker_kill_loses_no_confirmed_event() -> TestResult {
     let consumer_back = killed.elapsed();
     tokio::time::timeout(Duration::from_secs(120), publishing).await??;
     let published = killed.elapsed();
-    let acked = tally.with(|t| t.acked.clone());
-    let missing =
-        |t: &Tally| t.with(|t| acked.iter().filter(|id| !t.seen.contains_key(*id)).count());
+    let acked = tally.acked_ids();
+    let missing = |t: &Tally| t.figures_for(&acked).lost;
     tokio::time::timeout(Duration::from_secs(60), async {
         while missing(&tally) + missing(&filtered) > 0 {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -131,8 +104,8 @@ async fn a_broker_kill_loses_no_confirmed_event() -> TestResult {
     })
     .await
     .ok();
-    let failed = tally.with(|t| t.failed);
-    let duplicates = |t: &Tally| t.with(|t| t.seen.values().map(|n| n - 1).sum::<usize>());
+    let failed = tally.figures().failed;
+    let duplicates = |t: &Tally| t.figures().duplicates;
     for (name, t) in [("", &tally), (" with deduplicate", &filtered)] {
         figures!(
             "AMQP F1 broker kill during windowed publish{name}: acked {} / delivered {} / duplicates {} / lost {} (failed publishes {failed}; broker up again {:.1} s after the kill, consumer {:.1} s, publishing done {:.1} s)",
@@ -163,12 +136,9 @@ async fn a_broker_kill_loses_no_confirmed_event() -> TestResult {
 
 async fn settle(c: messaging_amqp::PendingConfirm, tally: &Tally) {
     match c.await {
-        Ok(r) => tally.with(|t| t.acked.insert(r.id)),
-        Err(_) => tally.with(|t| {
-            t.failed += 1;
-            true
-        }),
-    };
+        Ok(r) => tally.acked(r.id),
+        Err(_) => tally.failed(),
+    }
 }
 
 /// Waits until every queue of `conn` is consumed again.
@@ -228,7 +198,7 @@ async fn a_broker_kill_mid_batch_loses_no_confirmed_event() -> TestResult {
         let t = t.clone();
         async move {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            t.with(|t| *t.seen.entry(ev.metadata.id.clone()).or_default() += 1);
+            t.seen(&ev.metadata.id);
             Ok::<(), HandlerError>(())
         }
     };
@@ -254,7 +224,7 @@ async fn a_broker_kill_mid_batch_loses_no_confirmed_event() -> TestResult {
     for c in window {
         settle(c, &tally).await;
     }
-    let handled = || tally.with(|t| t.seen.len());
+    let handled = || tally.handled();
     tokio::time::timeout(Duration::from_secs(60), async {
         while handled() < N / 4 {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -264,29 +234,19 @@ async fn a_broker_kill_mid_batch_loses_no_confirmed_event() -> TestResult {
     let at_kill = handled();
     let down = kill_and_start_again(&mut broker)?;
     tokio::time::timeout(Duration::from_secs(120), async {
-        while tally.lost() > 0 {
+        while tally.figures().lost > 0 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
     .await
     .ok();
-    let (acked, failed, duplicates, lost) = tally.with(|t| {
-        (
-            t.acked.len(),
-            t.failed,
-            t.seen.values().map(|n| n - 1).sum::<usize>(),
-            t.acked
-                .iter()
-                .filter(|id| !t.seen.contains_key(*id))
-                .count(),
-        )
-    });
+    let f = tally.figures();
     figures!(
-        "AMQP F2 broker kill mid-batch, concurrency 8: acked {acked} / delivered {} / duplicates {duplicates} / lost {lost} (failed publishes {failed}; {at_kill} handled at the kill; broker up again {:.1} s after it)",
-        acked - lost,
+        "AMQP F2 broker kill mid-batch, concurrency 8: {f}; {at_kill} handled at the kill; broker up again {:.1} s after it",
         down.as_secs_f64()
     );
-    assert_eq!((acked, failed, lost), (N, 0, 0));
+    let duplicates = f.duplicates;
+    assert_eq!((f.acked, f.failed, f.lost), (N, 0, 0));
     // At most what was prefetched (20) or being handled (8) at the kill comes again.
     assert!(duplicates <= 20 + 8, "{duplicates} duplicates");
     ledger.close().await?;

@@ -101,6 +101,7 @@ mod rabbit_builder;
 mod rabbit_management;
 mod rabbit_setup;
 mod server;
+mod tally;
 mod tls;
 mod wait;
 
@@ -115,4 +116,5 @@ pub use rabbit::RabbitServer;
 pub use rabbit_builder::RabbitServerBuilder;
 pub use rabbit_setup::RABBITMQ_SERVER_BIN_ENV;
 pub use server::NatsServer;
+pub use tally::{CATCH_UP, Figures, Tally};
 pub use tls::TlsFiles;

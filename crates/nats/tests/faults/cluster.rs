@@ -12,7 +12,7 @@ use messaging_testkit::NatsCluster;
 use serde_json::{Value, json};
 
 use crate::support::{self, TestResult};
-use crate::tally::Tally;
+use messaging_testkit::Tally;
 
 const RATE_PER_S: u64 = 1_000;
 const N: usize = 15_000;

@@ -27,4 +27,3 @@ async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
 mod cluster;
 mod restarts;
 mod slow;
-mod tally;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::support::{self, TestResult};
-use crate::tally::Tally;
+use messaging_testkit::Tally;
 
 const WINDOW: usize = 256;
 /// Down this long between the kill and the restart: long enough for clients to notice.

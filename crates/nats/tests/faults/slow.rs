@@ -8,7 +8,7 @@ use messaging_spec::{ConsumableEvent, HandlerError};
 use serde_json::{Value, json};
 
 use crate::support::{self, TestResult};
-use crate::tally::Tally;
+use messaging_testkit::Tally;
 
 async fn ack_id(ack: messaging_nats::PendingAck) -> Option<String> {
     ack.await.ok().map(|r| r.id)
