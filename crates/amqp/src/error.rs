@@ -33,6 +33,10 @@ pub enum RequestFailure {
     NoResponders,
     /// No reply arrived within the request timeout.
     TimedOut,
+    /// The request went out, then the channel its reply would arrive on was lost (the
+    /// connection dropped or was closed): the call fails at once instead of waiting for
+    /// the timeout. The request may or may not have been handled.
+    ReplyLost,
     /// Anything else (connection closed, the broker refused the publish…).
     Other,
 }

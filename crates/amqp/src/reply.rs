@@ -5,6 +5,7 @@
 //! their own.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -28,7 +29,9 @@ pub(crate) struct Reply {
     pub(crate) headers: Option<FieldTable>,
 }
 
-type Pending = Arc<StdMutex<HashMap<String, oneshot::Sender<Reply>>>>;
+/// Callers waiting, by correlation id, with the generation of the channel their request
+/// went out on: direct reply-to delivers only on that channel.
+type Pending = Arc<StdMutex<HashMap<String, (u64, oneshot::Sender<Reply>)>>>;
 
 /// Removes a caller's entry when its call ends, however it ends.
 struct Registration {
@@ -47,7 +50,9 @@ impl Drop for Registration {
 /// The requests channel and its reply consumer, opened on the first request.
 pub(crate) struct ReplyClient {
     link: Arc<Link>,
-    channel: Mutex<Option<Channel>>,
+    /// The requests channel and its generation (one more for every channel opened).
+    channel: Mutex<Option<(Channel, u64)>>,
+    generations: AtomicU64,
     pending: Pending,
     publish_timeout: Duration,
 }
@@ -80,6 +85,7 @@ impl ReplyClient {
         Self {
             link,
             channel: Mutex::new(None),
+            generations: AtomicU64::new(0),
             pending: Arc::default(),
             publish_timeout,
         }
@@ -87,12 +93,12 @@ impl ReplyClient {
 
     /// The requests channel, opened (confirm mode, reply consumer) when missing or dead,
     /// on a connection that is up (a lost one is waited for, up to the publish timeout).
-    async fn channel(&self) -> Result<Channel, BoxError> {
+    async fn channel(&self) -> Result<(Channel, u64), BoxError> {
         let mut slot = self.channel.lock().await;
-        if let Some(ch) = slot.as_ref() {
+        if let Some((ch, generation)) = slot.as_ref() {
             let s = ch.status();
             if s.connected() || s.initializing() {
-                return Ok(ch.clone());
+                return Ok((ch.clone(), *generation));
             }
         }
         let connection = self
@@ -121,9 +127,14 @@ impl ReplyClient {
                 FieldTable::default(),
             )
             .await?;
-        tokio::spawn(route_replies(consumer, Arc::clone(&self.pending)));
-        *slot = Some(channel.clone());
-        Ok(channel)
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(route_replies(
+            consumer,
+            Arc::clone(&self.pending),
+            generation,
+        ));
+        *slot = Some((channel.clone(), generation));
+        Ok((channel, generation))
     }
 
     /// Publishes `msg` as a request (mandatory, with `reply_to` and a fresh
@@ -133,20 +144,21 @@ impl ReplyClient {
         mut msg: Outgoing,
         timeout: Duration,
     ) -> Result<Reply, CallFailure> {
+        let (channel, generation) = self
+            .channel()
+            .await
+            .map_err(|e| failed(RequestFailure::Other, e))?;
+        // Registered before the publish, so no reply can arrive first.
         let id = uuid::Uuid::new_v4().to_string();
         let (tx, rx) = oneshot::channel();
         self.pending
             .lock()
             .map_err(|_| failed(RequestFailure::Other, "reply map poisoned"))?
-            .insert(id.clone(), tx);
+            .insert(id.clone(), (generation, tx));
         let _registration = Registration {
             pending: Arc::clone(&self.pending),
             id: id.clone(),
         };
-        let channel = self
-            .channel()
-            .await
-            .map_err(|e| failed(RequestFailure::Other, e))?;
         msg.reply = Some((DIRECT_REPLY_TO.into(), id.as_str().into()));
         msg.mandatory = true;
         let publish = async {
@@ -192,8 +204,8 @@ impl ReplyClient {
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(_)) => Err(failed(
-                RequestFailure::Other,
-                "the reply channel closed before the reply arrived",
+                RequestFailure::ReplyLost,
+                "the channel the reply would arrive on was lost (the connection to RabbitMQ dropped or closed) after the request was sent; it may or may not have been handled",
             )),
             Err(_) => Err(failed(
                 RequestFailure::TimedOut,
@@ -204,7 +216,7 @@ impl ReplyClient {
 
     /// Closes the requests channel (best effort); waiting calls fail.
     pub(crate) async fn close(&self) {
-        if let Some(ch) = self.channel.lock().await.take()
+        if let Some((ch, _)) = self.channel.lock().await.take()
             && ch.status().connected()
         {
             let closed =
@@ -217,8 +229,9 @@ impl ReplyClient {
 }
 
 /// Hands every reply to the caller waiting on its correlation id; replies nobody waits
-/// for (timed out, or sent twice) are dropped with a debug log.
-async fn route_replies(mut consumer: lapin::Consumer, pending: Pending) {
+/// for (timed out, or sent twice) are dropped with a debug log. When the channel ends,
+/// its callers fail at once: their replies can no longer arrive, on any channel.
+async fn route_replies(mut consumer: lapin::Consumer, pending: Pending, generation: u64) {
     while let Some(delivery) = consumer.next().await {
         let delivery = match delivery {
             Ok(d) => d,
@@ -234,7 +247,7 @@ async fn route_replies(mut consumer: lapin::Consumer, pending: Pending) {
         };
         let waiter = pending.lock().ok().and_then(|mut m| m.remove(id.as_str()));
         match waiter {
-            Some(tx) => {
+            Some((_, tx)) => {
                 let reply = Reply {
                     body: delivery.data,
                     headers: delivery.properties.headers().clone(),
@@ -244,5 +257,9 @@ async fn route_replies(mut consumer: lapin::Consumer, pending: Pending) {
             }
             None => tracing::debug!(correlation_id = %id, "late or unknown reply dropped"),
         }
+    }
+    if let Ok(mut map) = pending.lock() {
+        // Dropping a sender wakes its caller.
+        map.retain(|_, (g, _)| *g != generation);
     }
 }

@@ -187,16 +187,6 @@ async fn prefetch_and_health_are_what_was_configured() -> TestResult {
     Ok(())
 }
 
-/// `name` percent-encoded for a management API path segment.
-fn encode(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_connection_closed_by_the_broker_recovers_and_keeps_consuming() -> TestResult {
     let svc = unique("recover");
@@ -215,16 +205,7 @@ async fn a_connection_closed_by_the_broker_recovers_and_keeps_consuming() -> Tes
     let p = conn.stream_publisher(&stream)?;
     p.publish("R.K", &json!({"n": 1})).await?;
     assert_eq!(recv(&mut rx).await.payload, json!({"n": 1}));
-    let find = || {
-        mgmt("/api/connections").as_array().and_then(|cs| {
-            cs.iter()
-                .find(|c| c["client_properties"]["connection_name"] == name.as_str())
-                .and_then(|c| c["name"].as_str().map(str::to_owned))
-        })
-    };
-    eventually("our connection in /api/connections", || find().is_some()).await;
-    let server_name = find().unwrap_or_default();
-    broker().management_delete(&format!("/api/connections/{}", encode(&server_name)))?;
+    close_connection(&name).await?;
     // The publish waits for the new connection (within the publish timeout) and
     // succeeds: no retry loop here.
     p.publish("R.K", &json!({"n": 2})).await?;

@@ -25,12 +25,22 @@ struct Receipt {
     by: String,
 }
 
+/// A `charge` of 777 cents has begun.
+static ENTERED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+/// Lets a `charge` of 777 cents finish.
+static RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
 async fn charge(ev: ConsumableEvent<Charge>) -> Result<Receipt, HandlerError> {
     if ev.payload.cents == 0 {
         return Err(HandlerError::reject("amount must be positive"));
     }
     if ev.payload.cents == 999 {
         tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    if ev.payload.cents == 777 {
+        // Until the test lets go: the caller must give up first.
+        ENTERED.notify_one();
+        let _ = tokio::time::timeout(Duration::from_secs(60), RELEASE.notified()).await;
     }
     Ok(Receipt {
         cents: ev.payload.cents,
@@ -305,6 +315,59 @@ async fn a_go_style_caller_gets_its_response_on_the_headers_exchange() -> TestRe
         Some("email.send")
     );
     assert!(d.properties.correlation_id().is_none() && d.properties.reply_to().is_none());
+    callee.close().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_call_whose_reply_channel_is_lost_fails_at_once_and_the_next_succeeds() -> TestResult {
+    let billing = unique("billing");
+    let callee = start(
+        builder(&billing)
+            .setup(messaging_amqp::Setup::request_handler("Billing.Charge", charge).concurrency(2)),
+    )
+    .await;
+    let name = unique("caller-conn");
+    let shop = start(
+        builder(&unique("shop"))
+            .connection_name(&name)
+            .service_publisher(&billing)
+            .request_timeout(Duration::from_secs(30)),
+    )
+    .await;
+    let p = shop.service_publisher(&billing)?;
+    // The requests channel exists once a call has been made.
+    let r: Receipt = p.request("Billing.Charge", &Charge { cents: 5 }).await?;
+    assert_eq!(r.cents, 5);
+    let waiting = {
+        let p = p.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let result = p
+                .request::<Receipt, _>("Billing.Charge", &Charge { cents: 777 })
+                .await;
+            (result, started.elapsed())
+        })
+    };
+    tokio::time::timeout(TIMEOUT, ENTERED.notified()).await?;
+    close_connection(&name).await?;
+    let (result, took) = tokio::time::timeout(TIMEOUT, waiting).await??;
+    match result {
+        Err(Error::Request {
+            kind: RequestFailure::ReplyLost,
+            ..
+        }) => {}
+        other => panic!("expected ReplyLost, got {other:?}"),
+    }
+    assert!(
+        took < Duration::from_secs(10),
+        "failed after {took:?}, not at once"
+    );
+    RELEASE.notify_one();
+    // A new connection and channel serve the next call.
+    let r: Receipt = p.request("Billing.Charge", &Charge { cents: 6 }).await?;
+    assert_eq!(r.cents, 6);
+    shop.close().await?;
     callee.close().await?;
     Ok(())
 }

@@ -69,6 +69,31 @@ pub fn mgmt(path: &str) -> Value {
     }
 }
 
+/// `name` percent-encoded for a management API path segment.
+pub fn encode(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// Closes, from the broker's side, the connection a client opened as `name`.
+pub async fn close_connection(name: &str) -> TestResult {
+    let find = || {
+        mgmt("/api/connections").as_array().and_then(|cs| {
+            cs.iter()
+                .find(|c| c["client_properties"]["connection_name"] == name)
+                .and_then(|c| c["name"].as_str().map(str::to_owned))
+        })
+    };
+    eventually("the connection in /api/connections", || find().is_some()).await;
+    let server_name = find().unwrap_or_default();
+    broker().management_delete(&format!("/api/connections/{}", encode(&server_name)))?;
+    Ok(())
+}
+
 /// The management API's view of one queue.
 pub fn queue_info(name: &str) -> Option<Value> {
     let queues = mgmt("/api/queues/%2f");
