@@ -168,7 +168,8 @@ fn the_fleet_picture_page_is_self_contained() {
     assert!(texts.contains(&"responses"), "{texts:?}");
     assert!(
         !server.requested(|p| p != "/picture.html" && p != "/favicon.ico"),
-        "the page fetched something"
+        "the page fetched something: {:?}",
+        server.paths()
     );
 }
 
