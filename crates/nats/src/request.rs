@@ -64,6 +64,9 @@ pub(crate) async fn run(shared: Arc<Shared>, plan: Arc<RequestPlan>, mut sub: Su
         .as_ref()
         .and_then(|m| m.endpoint(&plan.subject));
     let shutdown = shared.shutdown.clone();
+    // One waiter for the loop's life, not one registered and dropped per request.
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
     let mut draining = false;
     // When to stop waiting for the drain (`None`: not draining, or a timeout too large).
     let mut deadline = None;
@@ -72,13 +75,18 @@ pub(crate) async fn run(shared: Arc<Shared>, plan: Arc<RequestPlan>, mut sub: Su
             draining = true;
             deadline = begin_drain(&shared, &plan, &mut sub).await;
         }
-        let permit = tokio::select! {
-            () = shutdown.cancelled(), if !draining => continue,
-            () = until(deadline) => break,
-            p = Arc::clone(&semaphore).acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        // One at a time needs no permit: the loop itself waits for the handler.
+        let permit = if inline {
+            None
+        } else {
+            tokio::select! {
+                () = &mut cancelled, if !draining => continue,
+                () = until(deadline) => break,
+                p = Arc::clone(&semaphore).acquire_owned() => match p { Ok(p) => Some(p), Err(_) => break },
+            }
         };
         let msg = tokio::select! {
-            () = shutdown.cancelled(), if !draining => continue,
+            () = &mut cancelled, if !draining => continue,
             () = until(deadline) => break,
             m = sub.next() => m,
         };
@@ -86,7 +94,6 @@ pub(crate) async fn run(shared: Arc<Shared>, plan: Arc<RequestPlan>, mut sub: Su
         let Some(msg) = msg else { break };
         if inline {
             handle(&shared, &plan, msg, endpoint.as_deref()).await;
-            drop(permit);
             continue;
         }
         let shared2 = Arc::clone(&shared);
