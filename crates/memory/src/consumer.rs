@@ -257,14 +257,7 @@ impl GroupRuntime {
                     dead_lettered = Some((subject, reason));
                 }
             }
-            broker.settle(
-                stream,
-                &self.consumer,
-                d.msg.uid,
-                d.lease,
-                action,
-                Instant::now(),
-            )
+            self.settle_in(&mut broker, &d, action)
         } else {
             Settled::Stale
         };
@@ -305,15 +298,7 @@ impl GroupRuntime {
     /// Settles a delivery no handler saw (a duplicate), unless this instance is gone.
     fn settle_unhandled(&self, d: &Delivery, action: Settlement) {
         if let Some(mut broker) = self.live_broker() {
-            let stream = self.stream.as_str();
-            broker.settle(
-                stream,
-                &self.consumer,
-                d.msg.uid,
-                d.lease,
-                action,
-                Instant::now(),
-            );
+            self.settle_in(&mut broker, d, action);
             drop(broker);
             self.shared.broker.changed();
         }
@@ -325,6 +310,19 @@ impl GroupRuntime {
             let stream = self.stream.as_str();
             broker.progress(stream, &self.consumer, d.msg.uid, d.lease, Instant::now());
         }
+    }
+
+    /// Settles `d` as this consumer, now.
+    fn settle_in(&self, broker: &mut State, d: &Delivery, action: Settlement) -> Settled {
+        let stream = self.stream.as_str();
+        broker.settle(
+            stream,
+            &self.consumer,
+            d.msg.uid,
+            d.lease,
+            action,
+            Instant::now(),
+        )
     }
 
     /// The broker's state to settle with, or `None` once this instance is gone: its

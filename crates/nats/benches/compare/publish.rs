@@ -29,6 +29,30 @@ fn library_headers(id: &str) -> async_nats::HeaderMap {
     headers
 }
 
+/// Creates the raw side's stream; returns the subject its events go to.
+async fn create_raw_stream(js: &jetstream::Context, name: &str) -> Result<String, BoxErr> {
+    js.create_stream(stream::Config {
+        name: name.to_owned(),
+        subjects: vec![format!("{name}.>")],
+        ..Default::default()
+    })
+    .await?;
+    Ok(format!("{name}.Order.Created"))
+}
+
+/// Sends event `i` with raw async-nats and the library's headers; returns its ack to come.
+async fn raw_send(
+    js: &jetstream::Context,
+    subject: &str,
+    i: usize,
+) -> Result<jetstream::context::PublishAckFuture, BoxErr> {
+    let body = serde_json::to_vec(&event(i))?;
+    let id = uuid::Uuid::new_v4().to_string();
+    Ok(js
+        .publish_with_headers(subject.to_owned(), library_headers(&id), body.into())
+        .await?)
+}
+
 pub(crate) async fn raw(
     url: &str,
     stream_name: &str,
@@ -41,13 +65,7 @@ pub(crate) async fn raw(
         .max_ack_inflight(window.max(1))
         .backpressure_on_inflight(true)
         .build(client);
-    js.create_stream(stream::Config {
-        name: stream_name.to_owned(),
-        subjects: vec![format!("{stream_name}.>")],
-        ..Default::default()
-    })
-    .await?;
-    let subject = format!("{stream_name}.Order.Created");
+    let subject = create_raw_stream(&js, stream_name).await?;
     let meter = Meter::start(server_pid);
     let mut acks = VecDeque::with_capacity(window);
     for i in 0..n {
@@ -56,12 +74,7 @@ pub(crate) async fn raw(
         {
             let _: jetstream::publish::PublishAck = ack.await?;
         }
-        let body = serde_json::to_vec(&event(i))?;
-        let id = uuid::Uuid::new_v4().to_string();
-        let ack = js
-            .publish_with_headers(subject.clone(), library_headers(&id), body.into())
-            .await?;
-        acks.push_back(ack);
+        acks.push_back(raw_send(&js, &subject, i).await?);
     }
     for ack in acks {
         ack.await?;
@@ -142,22 +155,11 @@ pub(crate) async fn sync_both(
     let raw_stream = format!("syncraw{sample}");
     let ours_stream = format!("syncours{sample}");
     let js = jetstream::new(async_nats::connect(url).await?);
-    js.create_stream(stream::Config {
-        name: raw_stream.clone(),
-        subjects: vec![format!("{raw_stream}.>")],
-        ..Default::default()
-    })
-    .await?;
-    let subject = format!("{raw_stream}.Order.Created");
+    let subject = create_raw_stream(&js, &raw_stream).await?;
     let raw = |i: usize| {
-        let (js, subject) = (&js, subject.clone());
+        let (js, subject) = (&js, &subject);
         async move {
-            let body = serde_json::to_vec(&event(i))?;
-            let id = uuid::Uuid::new_v4().to_string();
-            let ack = js
-                .publish_with_headers(subject, library_headers(&id), body.into())
-                .await?;
-            let _: jetstream::publish::PublishAck = ack.await?;
+            let _: jetstream::publish::PublishAck = raw_send(js, subject, i).await?.await?;
             Ok::<_, BoxErr>(())
         }
     };
