@@ -280,7 +280,13 @@ pub fn enrich_legacy_metadata(
 /// A fresh event id: a random UUID v4, lower-case and hyphenated.
 #[must_use]
 pub fn new_event_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    // Encoded into a stack buffer: `to_string()` goes through the formatting machinery,
+    // which a profile of request-reply showed at twice the cost of drawing the UUID.
+    let mut buf = uuid::Uuid::encode_buffer();
+    uuid::Uuid::new_v4()
+        .hyphenated()
+        .encode_lower(&mut buf)
+        .to_owned()
 }
 
 /// Formats a `ce-time` value: UTC, whole seconds, `Z` (`2026-03-05T10:00:00Z`).

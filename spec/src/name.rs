@@ -281,6 +281,11 @@ fn invalid(kind: NameKind, name: String, reason: &'static str) -> Error {
 }
 
 fn check_key(s: String) -> Result<String, Error> {
+    // Every publish checks its key: printable ASCII takes one pass over the bytes, and
+    // anything else (or any fault) the full check below, which names the rule broken.
+    if is_plain_key(s.as_bytes()) {
+        return Ok(s);
+    }
     check_tokens(s, |token, _| {
         if token.contains(['*', '#', '>']) {
             Err("must not contain wildcards ('*', '#', '>'); use a RoutingPattern to bind")
@@ -288,6 +293,23 @@ fn check_key(s: String) -> Result<String, Error> {
             Ok(())
         }
     })
+}
+
+/// Printable ASCII without wildcards, in non-empty dot-separated tokens.
+fn is_plain_key(b: &[u8]) -> bool {
+    let mut prev = b'.';
+    for &c in b {
+        let ok = match c {
+            b'.' => prev != b'.',
+            b'*' | b'#' | b'>' => false,
+            c => c.is_ascii_graphic(),
+        };
+        if !ok {
+            return false;
+        }
+        prev = c;
+    }
+    prev != b'.'
 }
 
 fn check_pattern(s: String) -> Result<String, Error> {
@@ -440,6 +462,48 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_plain_key_pass_agrees_with_the_full_check() {
+        let full = |k: &str| {
+            check_tokens(k.to_owned(), |t, _| {
+                if t.contains(['*', '#', '>']) {
+                    Err("wildcard")
+                } else {
+                    Ok(())
+                }
+            })
+            .is_ok()
+        };
+        for k in [
+            "a",
+            "Order.Created.V2",
+            "a+b.(x).$",
+            "",
+            ".",
+            "..",
+            ".a",
+            "a.",
+            "a..b",
+            "a b",
+            "a\tb",
+            "a\u{7f}",
+            "Order.*",
+            "x#",
+            ">",
+            "é.b",
+            "a.b\u{a0}",
+        ] {
+            // The plain pass may only say yes where the full check does.
+            assert!(!is_plain_key(k.as_bytes()) || full(k), "{k:?}");
+            assert_eq!(RoutingKey::new(k).is_ok(), full(k), "{k:?}");
+        }
+        assert!(is_plain_key(b"Order.Created.V2"));
+        assert!(
+            !is_plain_key("é.b".as_bytes()),
+            "non-ASCII takes the full check"
+        );
     }
 
     #[test]

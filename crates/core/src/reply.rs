@@ -45,7 +45,10 @@ pub fn remote_error(body: &[u8]) -> Option<String> {
         error: String,
     }
     // A derived struct also reads from an array (`[""]`); the shape is an object only.
-    if body.trim_ascii_start().first() != Some(&b'{') {
+    // Its one key is spelt out: every ordinary reply stops here, without the parser
+    // building (and allocating) an "unknown field" error to say so.
+    let rest = body.trim_ascii_start().strip_prefix(b"{")?;
+    if !rest.trim_ascii_start().starts_with(br#""error""#) {
         return None;
     }
     serde_json::from_slice::<ErrorOnly>(body)
@@ -80,6 +83,8 @@ mod tests {
         assert_eq!(remote_error(b"not json"), None);
         assert_eq!(remote_error(br#"{"id":1,"error":"x"}"#), None);
         assert_eq!(remote_error(br#"[""]"#), None);
+        // The key as Go's and Node's encoders write it; an escaped spelling is a value.
+        assert_eq!(remote_error(br#"{"\u0065rror":"x"}"#), None);
         assert_eq!(
             remote_error(br#" { "error" : "spaced" } "#).as_deref(),
             Some("spaced")

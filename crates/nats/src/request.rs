@@ -85,10 +85,13 @@ pub(crate) async fn run(shared: Arc<Shared>, plan: Arc<RequestPlan>, mut sub: Su
                 p = Arc::clone(&semaphore).acquire_owned() => match p { Ok(p) => Some(p), Err(_) => break },
             }
         };
+        // A request that is there is taken first, without drawing a random branch order:
+        // shutdown is still seen, at the top of the next turn.
         let msg = tokio::select! {
+            biased;
+            m = sub.next() => m,
             () = &mut cancelled, if !draining => continue,
             () = until(deadline) => break,
-            m = sub.next() => m,
         };
         // The end of the subscription: drained, or the client closed.
         let Some(msg) = msg else { break };

@@ -7,7 +7,7 @@
 //! `BENCH_SAMPLES` (5), `BENCH_BACKLOG` (events in the memory run, 1 000 000; 0 skips it),
 //! `GO_PEER` (path to the go-peer binary; unset skips the Go rows), `BENCH_ONLY` (one of
 //! `consume`, `consume16`, `publish`, `sync`, `request`, `backlog`: run just that, e.g. to
-//! profile it). The memory runs re-run this binary as a fresh process (`BENCH_MEMORY_CHILD`).
+//! profile it; `request-raw` or `request-ours`: that side's requests alone). The memory runs re-run this binary as a fresh process (`BENCH_MEMORY_CHILD`).
 
 mod consume;
 mod go;
@@ -95,6 +95,9 @@ async fn main() -> Result<(), BoxErr> {
          {requests} requests, {samples} rotated samples; Go peer: {}",
         peer.as_deref().unwrap_or("not given (GO_PEER unset)")
     );
+    if let Some(side) = only.strip_prefix("request-") {
+        return request::alone(&url, requests, side == "ours").await;
+    }
     publish::fill(&url, "bench", n).await?;
     let mut table = Table::default();
     for s in 0..samples {

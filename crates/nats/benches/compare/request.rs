@@ -117,3 +117,34 @@ pub(crate) async fn both(
     ours.service.close().await?;
     Ok((raw_tally.into_latencies(), ours_tally.into_latencies()))
 }
+
+/// One side alone, `n` requests, for a profiler (`BENCH_ONLY=request-raw` or
+/// `request-ours`): prints the p50 and the client CPU per request.
+pub(crate) async fn alone(url: &str, n: usize, ours: bool) -> Result<(), BoxErr> {
+    let tally = if ours {
+        let side = Ours::start(url).await?;
+        let (_, tally) = side_by_side(n, true, |_| async { Ok(()) }, |i| side.one(i)).await?;
+        side.caller.close().await?;
+        side.service.close().await?;
+        tally
+    } else {
+        let side = Raw::start(url).await?;
+        let (tally, _) = side_by_side(n, true, |i| side.one(i), |_| async { Ok(()) }).await?;
+        side.serving.abort();
+        tally
+    };
+    let l = tally.into_latencies();
+    let p50 = l
+        .sorted
+        .get(l.sorted.len() / 2)
+        .copied()
+        .unwrap_or_default();
+    let cpu = l.sample.cpu.as_secs_f64() * 1e6 / l.sample.messages.max(1) as f64;
+    let who = if ours {
+        "messaging-nats"
+    } else {
+        "raw async-nats"
+    };
+    println!("{who}: p50 {} µs, client {cpu:.1} µs/req", p50.as_micros());
+    Ok(())
+}
