@@ -7,7 +7,8 @@
 //! `BENCH_SAMPLES` (5), `BENCH_BACKLOG` (events in the memory run, 1 000 000; 0 skips it),
 //! `GO_PEER` (path to the go-peer binary; unset skips the Go rows), `BENCH_ONLY` (one of
 //! `consume`, `consume16`, `publish`, `sync`, `request`, `backlog`: run just that, e.g. to
-//! profile it; `request-raw` or `request-ours`: that side's requests alone). The memory runs re-run this binary as a fresh process (`BENCH_MEMORY_CHILD`).
+//! profile it; `request-raw` or `request-ours`: that side's requests alone). The memory
+//! runs re-run this binary as a fresh process (`BENCH_MEMORY_CHILD`).
 
 mod consume;
 mod go;

@@ -11,7 +11,7 @@ use messaging_nats::{Connection, Publisher};
 use messaging_spec::{ConsumableEvent, HandlerError};
 use tokio::task::JoinHandle;
 
-use crate::measure::{Latencies, side_by_side};
+use crate::measure::{Latencies, percentile, side_by_side};
 use crate::{BoxErr, Event, event};
 
 /// Raw async-nats: a responder task and a caller.
@@ -134,12 +134,8 @@ pub(crate) async fn alone(url: &str, n: usize, ours: bool) -> Result<(), BoxErr>
         tally
     };
     let l = tally.into_latencies();
-    let p50 = l
-        .sorted
-        .get(l.sorted.len() / 2)
-        .copied()
-        .unwrap_or_default();
-    let cpu = l.sample.cpu.as_secs_f64() * 1e6 / l.sample.messages.max(1) as f64;
+    let p50 = percentile(&l.sorted, 50);
+    let cpu = l.sample.cpu_us_per_message();
     let who = if ours {
         "messaging-nats"
     } else {
