@@ -7,7 +7,8 @@ use std::fmt;
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
-use crate::metadata::{DeliveryInfo, Headers, Metadata};
+use crate::headers::Headers;
+use crate::metadata::{DeliveryInfo, Metadata};
 
 /// Bare attribute name `specversion`.
 pub const ATTR_SPECVERSION: &str = "specversion";

@@ -11,6 +11,7 @@ mod asyncapi;
 mod cloudevents;
 mod error;
 mod handler;
+mod headers;
 mod intent;
 mod mermaid;
 mod metadata;
@@ -34,14 +35,14 @@ pub use cloudevents::{
 };
 pub use error::{Error, NameKind, Result};
 pub use handler::{BoxError, Disposition, EventHandler, HandlerError, RequestHandler};
+pub use headers::{Headers, HeadersIntoIter};
 pub use intent::{
     endpoints_for_intent, endpoints_for_intent_with_unique, ephemeral_queue_prefix,
     topology_for_intents,
 };
 pub use mermaid::mermaid;
 pub use metadata::{
-    ConsumableEvent, DeliveryInfo, ErrorNotification, Headers, HeadersIntoIter, Metadata,
-    Notification, SharedError,
+    ConsumableEvent, DeliveryInfo, ErrorNotification, Metadata, Notification, SharedError,
 };
 pub use name::{ConsumerSuffix, RoutingKey, RoutingPattern, ServiceName, StreamName};
 pub use routing::{RoutingTable, match_routing_key, routing_key_overlaps};

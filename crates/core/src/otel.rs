@@ -187,11 +187,11 @@ impl MessageTracer {
     /// Whether `headers` may carry trace context for the propagator (any of its fields,
     /// in any case). Cheaper than extracting nothing.
     fn carries_context(&self, headers: &Headers) -> bool {
+        // One scan covers the exact key too; the length check inside rejects most keys.
         self.propagator.fields().any(|field| {
-            headers.get_str(field).is_some()
-                || headers
-                    .iter_str()
-                    .any(|(k, _)| k.eq_ignore_ascii_case(field))
+            headers
+                .iter_str()
+                .any(|(k, _)| k.eq_ignore_ascii_case(field))
         })
     }
 }

@@ -419,16 +419,16 @@ impl<'a, R: DeserializeOwned + 'a> IntoFuture for Call<'a, R> {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
+            let publisher = self.publish.publisher;
             // Checked first, so no span is started for a call that cannot be made.
-            let PublishTarget::Service(target) = &*self.publish.publisher.target else {
+            let PublishTarget::Service(target) = &*publisher.target else {
                 return Err(Error::NotAServicePublisher {
-                    target: self.publish.publisher.target.to_string(),
+                    target: publisher.target.to_string(),
                 });
             };
-            let target = target.as_str().to_owned();
-            let (publisher, prepared) = self.publish.prepare()?;
+            let (_, prepared) = self.publish.prepare()?;
             let (receipt, reply) = publisher.request_raw(prepared).await?;
-            decode_reply(&target, &receipt.subject, &reply)
+            decode_reply(target.as_str(), &receipt.subject, &reply)
         })
     }
 }

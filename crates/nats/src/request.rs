@@ -149,15 +149,15 @@ async fn handle(
 ) {
     let start = Instant::now();
     let service = shared.service.as_str();
-    let subject = msg.subject.as_str().to_owned();
-    let key = routing_key(service, &subject).to_owned();
-    let info = DeliveryInfo::new(service, subject.as_str(), key.as_str())
+    let subject = msg.subject.as_str();
+    let key = routing_key(service, subject).to_owned();
+    let info = DeliveryInfo::new(service, subject, key.as_str())
         .with_headers(headers::from_nats(msg.headers.as_ref()));
     let metadata = dispatch::metadata_for(&info.headers, &info);
     let report = shared.observer.wants().then(|| info.clone());
     let facts = SpanFacts {
-        destination: &subject,
-        subject: &subject,
+        destination: subject,
+        subject,
         routing_key: &key,
         message_id: info.headers.get_str(messaging_spec::CE_ID),
         body_size: msg.payload.len(),
