@@ -1,6 +1,7 @@
 //! CloudEvents in binary content mode: header keys, normalisation, validation, metadata
 //! parsing, legacy enrichment and the headers a publisher sets.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -202,7 +203,22 @@ fn parse_time(text: &str) -> Option<OffsetDateTime> {
     if b.get(10) != Some(&b'T') || b.get(17..19) == Some(b"60") || text.ends_with('z') {
         return None;
     }
-    OffsetDateTime::parse(text, &Rfc3339).ok()
+    // Events published within one second carry the same text: parse it once per thread.
+    LAST_TIME.with_borrow_mut(|(cached, parsed)| {
+        if cached.as_str() != text {
+            *parsed = OffsetDateTime::parse(text, &Rfc3339).ok();
+            cached.clear();
+            cached.push_str(text);
+        }
+        *parsed
+    })
+}
+
+thread_local! {
+    /// The last `ce-time` text parsed on this thread (never empty once set: empty text is
+    /// rejected above), and what it parsed to.
+    static LAST_TIME: RefCell<(String, Option<OffsetDateTime>)> =
+        const { RefCell::new((String::new(), None)) };
 }
 
 /// Reads [`Metadata`] from canonical (`ce-`) headers; normalise AMQP keys first.
@@ -497,6 +513,18 @@ mod tests {
             assert_eq!(ts(bad), "", "{bad} must be rejected");
         }
         assert_eq!(ts("2024-02-29T23:59:59Z"), "2024-02-29T23:59:59Z");
+    }
+
+    #[test]
+    fn the_parsed_time_cache_answers_for_its_own_text_only() {
+        // Alternating texts on one thread, a bad one among them: each gets its own answer.
+        for _ in 0..2 {
+            assert_eq!(ts("2025-06-15T10:30:00Z"), "2025-06-15T10:30:00Z");
+            assert_eq!(ts("2025-06-15T10:30:01Z"), "2025-06-15T10:30:01Z");
+            assert_eq!(ts("2025-02-30T10:00:00Z"), "");
+            assert_eq!(ts("2025-02-30T10:00:00Z"), "");
+            assert_eq!(ts("2025-06-15T10:30:01Z"), "2025-06-15T10:30:01Z");
+        }
     }
 
     #[test]
